@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, then formatting, lints and the
+# whole test suite with the full feature set. Tests that need root,
+# namespaces or a qemu guest run here too, as the backends that need them land.
+. "$(dirname "$0")/lib.sh"
+ensure_apt "${NEO_BUILD_PKGS[@]}" "${NEO_TEST_PKGS[@]}"
+ensure_rust
+cd "$NEO_ROOT"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+start=$(date +%s)
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy (all targets, full features, -D warnings)"
+cargo clippy --workspace --all-targets --features full -- -D warnings
+log "cargo test (workspace, full features)"
+cargo test --workspace --features full 2>&1 | tee "${TMPDIR:-/tmp}/neo-test.log"
+passed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$6} END {print s+0}')
+log "done in $(( $(date +%s) - start ))s"
+echo "tests: ${passed} passed, ${failed} failed"

@@ -1,0 +1,214 @@
+//! `neo bench`: latency measurements of Neo's own paths, recorded in HDR
+//! histograms. `scripts/bench.sh` runs these beside the raw baselines (sockperf,
+//! peers) in the same invocation and reports ratios.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use neo_transports::rpc::{Client, ClientConfig, MethodId, RpcError, Server, ServerConfig};
+use neo_transports::tcp::{TcpConfig, TcpTransport};
+use neo_transports::Transport;
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Request/response round trips over Neo RPC (echo), one call in flight.
+    Rtt(RttArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RttArgs {
+    /// Transport to measure.
+    #[arg(long, default_value = "tcp")]
+    transport: String,
+    /// Request and response body size, bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Measured round trips.
+    #[arg(long, default_value_t = 20_000)]
+    count: u64,
+    /// Unrecorded round trips first.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: u64,
+    /// Server to measure against; without it, one is started on loopback.
+    #[arg(long)]
+    connect: Option<SocketAddr>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Rtt(args) => rtt(args),
+    }
+}
+
+/// A loopback echo server on its own poll loop thread, for the duration of a bench.
+struct LocalServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl LocalServer {
+    fn start(max_message: usize) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("neo-bench-server".into())
+            .spawn(move || {
+                let tcp = TcpTransport::new(TcpConfig {
+                    max_message,
+                    ..Default::default()
+                })?;
+                let mut server = Server::new(tcp, ServerConfig::default());
+                crate::serve::register_builtin(&mut server)?;
+                let bound = server.transport().listen("127.0.0.1:0".parse()?);
+                let ok = bound.is_ok();
+                tx.send(bound).ok();
+                if ok {
+                    server.run(&stop2)?;
+                }
+                Ok(())
+            })?;
+        let addr = rx.recv().context("bench server thread died")??;
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            match t.join() {
+                Ok(Err(e)) => eprintln!("neo: bench server failed: {e:#}"),
+                Err(_) => eprintln!("neo: bench server panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}
+
+/// One round trip with a single call in flight, spinning on the poll.
+fn round_trip(
+    c: &mut Client<TcpTransport>,
+    conn: neo_transports::ConnId,
+    method: MethodId,
+    body: &[u8],
+) -> Result<(), RpcError> {
+    let id = c.start(conn, method, body, Some(Duration::from_secs(10)))?;
+    let mut result = None;
+    while result.is_none() {
+        c.poll(&mut |done, r| {
+            if done == id {
+                result = Some(r.map(|b| b.len()));
+            }
+        })?;
+    }
+    let len = result.expect("set")?;
+    if len != body.len() {
+        return Err(RpcError::Remote {
+            code: neo_transports::rpc::ErrorCode::Internal,
+            message: format!("echo returned {len} bytes, sent {}", body.len()),
+        });
+    }
+    Ok(())
+}
+
+fn rtt(args: RttArgs) -> anyhow::Result<()> {
+    if args.transport != "tcp" {
+        bail!(
+            "transport `{}` is not available in this build: only `tcp` so far (see `neo doctor`)",
+            args.transport
+        );
+    }
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let max_message = (args.size + 64).max(1 << 20);
+    let local = match args.connect {
+        Some(_) => None,
+        None => Some(LocalServer::start(max_message)?),
+    };
+    let addr = args
+        .connect
+        .or(local.as_ref().map(|l| l.addr))
+        .expect("one of them");
+    let tcp = TcpTransport::new(TcpConfig {
+        max_message,
+        ..Default::default()
+    })?;
+    let mut c = Client::new(tcp, ClientConfig::default());
+    let conn = c
+        .connect(addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {addr}"))?;
+    let echo = MethodId::new("echo", "Echo");
+    let body = vec![0xa5u8; args.size];
+    for _ in 0..args.warmup {
+        round_trip(&mut c, conn, echo, &body)?;
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let wall = Instant::now();
+    for _ in 0..args.count {
+        let t = Instant::now();
+        round_trip(&mut c, conn, echo, &body)?;
+        hist.saturating_record(t.elapsed().as_nanos() as u64);
+    }
+    let wall = wall.elapsed();
+    drop(local);
+    report(&args, &hist, wall);
+    Ok(())
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn report(args: &RttArgs, h: &Histogram<u64>, wall: Duration) {
+    let q = |p: f64| us(h.value_at_quantile(p));
+    println!(
+        "neo bench rtt: transport={} size={}B count={} (after {} warm-up) over {}",
+        args.transport,
+        args.size,
+        args.count,
+        args.warmup,
+        args.connect
+            .map_or("loopback (own server)".to_string(), |a| a.to_string())
+    );
+    println!(
+        "  p50 {:.2} µs   p99 {:.2} µs   p99.9 {:.2} µs   max {:.2} µs   mean {:.2} µs   ({:.0} round trips/s)",
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        us(h.max()),
+        h.mean() / 1000.0,
+        args.count as f64 / wall.as_secs_f64()
+    );
+    if args.json {
+        let obj = serde_json::json!({
+            "bench": "rtt",
+            "transport": args.transport,
+            "size": args.size,
+            "count": args.count,
+            "warmup": args.warmup,
+            "p50_us": q(0.5),
+            "p99_us": q(0.99),
+            "p999_us": q(0.999),
+            "max_us": us(h.max()),
+            "mean_us": h.mean() / 1000.0,
+            "min_us": us(h.min()),
+            "rps": args.count as f64 / wall.as_secs_f64(),
+            "tool": "neo",
+        });
+        println!("{obj}");
+    }
+}

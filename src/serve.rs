@@ -1,0 +1,79 @@
+//! `neo serve`: one poll loop serving Neo RPC on a transport, until SIGINT or
+//! SIGTERM. Today it carries the built-in `echo/Echo` service; the broker's
+//! request handlers register on the same server when they land.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use neo_transports::rpc::{Server, ServerConfig};
+use neo_transports::tcp::{TcpConfig, TcpTransport};
+use neo_transports::Transport;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7400", env = "NEO_LISTEN")]
+    listen: SocketAddr,
+    /// Transport: `tcp` (kernel-bypass backends join as they land).
+    #[arg(long, default_value = "tcp", env = "NEO_TRANSPORT")]
+    transport: String,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message: usize,
+    /// Calls one connection may have outstanding.
+    #[arg(long, default_value_t = 64)]
+    credits: u32,
+}
+
+/// Registers the built-in services on `server`.
+pub fn register_builtin<T: Transport>(server: &mut Server<T>) -> anyhow::Result<()> {
+    server
+        .register("echo", "Echo", |call| {
+            let body = call.body();
+            call.reply(body)?;
+            Ok(())
+        })
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.transport != "tcp" {
+        bail!(
+            "transport `{}` is not available in this build: only `tcp` is implemented so far (see `neo doctor`)",
+            args.transport
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    let tcp = TcpTransport::new(TcpConfig {
+        max_message: args.max_message,
+        ..Default::default()
+    })?;
+    let mut server = Server::new(
+        tcp,
+        ServerConfig {
+            credits: args.credits,
+            ..Default::default()
+        },
+    );
+    register_builtin(&mut server)?;
+    let addr = server
+        .transport()
+        .listen(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(%addr, transport = "tcp", "neo serving (services: echo/Echo)");
+    server.run(&stop)?;
+    let s = server.stats();
+    tracing::info!(
+        calls = s.calls,
+        connections = s.connections_accepted,
+        errors = s.errors_sent,
+        "neo stopped"
+    );
+    Ok(())
+}
