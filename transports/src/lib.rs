@@ -17,6 +17,7 @@
 
 pub mod backoff;
 pub mod frame;
+pub mod packet;
 pub mod phy;
 pub mod rpc;
 pub mod tcp;
