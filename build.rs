@@ -1,11 +1,42 @@
 //! Build script of the `neo` binary: stamps the version string with the git
 //! commit and the enabled backend features, so `neo --version` and bench
-//! results say exactly what was measured. The XDP programs join here (compiled
-//! with clang) when the `af-xdp` feature lands.
+//! results say exactly what was measured; and, with the `af-xdp` feature,
+//! compiles `xdp-programs/neo_xsk.c` to BPF with clang into `OUT_DIR`, where
+//! `src/fast.rs` embeds it.
 
 use std::process::Command;
 
+fn compile_xdp_program() {
+    let src = "xdp-programs/neo_xsk.c";
+    println!("cargo:rerun-if-changed={src}");
+    let out =
+        std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("neo_xsk.o");
+    let triple = Command::new("gcc")
+        .arg("-dumpmachine")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "x86_64-linux-gnu".into());
+    let status = Command::new("clang")
+        .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf"])
+        .arg(format!("-I/usr/include/{triple}"))
+        .args(["-c", src, "-o"])
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!(
+            "clang failed ({s}) compiling {src}; the af-xdp feature needs clang and libbpf-dev"
+        ),
+        Err(e) => panic!("cannot run clang ({e}); the af-xdp feature needs clang and libbpf-dev"),
+    }
+}
+
 fn main() {
+    if std::env::var_os("CARGO_FEATURE_AF_XDP").is_some() {
+        compile_xdp_program();
+    }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
     let commit = Command::new("git")

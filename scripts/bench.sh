@@ -6,10 +6,12 @@
 #
 #   scripts/bench.sh rtt [--size N] [--count N] [--seconds S]
 #
-# rtt: Neo RPC request/response over TCP on loopback against sockperf TCP
-#      ping-pong of the same size: `sockperf-tcp` (sockperf's defaults: blocking
-#      client, epoll server) and `sockperf-tcp-spin` (non-blocking sockets, the
-#      client spinning), the harder baseline.
+# rtt, loopback: Neo RPC over TCP (`tcp`) against sockperf TCP ping-pong of the
+#   same size: `sockperf-tcp` (sockperf's defaults: blocking client, epoll
+#   server) and `sockperf-tcp-spin` (non-blocking sockets, client spinning).
+# rtt, veth between two network namespaces (root only): Neo RPC over AF_XDP
+#   (`af-xdp`) and over TCP (`tcp-veth`), against kernel UDP ping-pong
+#   (`sockperf-udp-veth`, defaults; `sockperf-udp-veth-spin`, spinning).
 . "$(dirname "$0")/lib.sh"
 
 suite="${1:-rtt}"; shift || true
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$suite" = rtt ] || { echo "unknown suite '$suite' (known: rtt)" >&2; exit 2; }
 
-ensure_apt "${NEO_BUILD_PKGS[@]}" sockperf
+ensure_apt "${NEO_BUILD_PKGS[@]}" "${NEO_TEST_PKGS[@]}"
 ensure_rust
 cd "$NEO_ROOT"
 log "building neo (release, full features)"
@@ -36,31 +38,39 @@ out="$NEO_ROOT/bench-results/$ts"
 mkdir -p "$out"
 records=()
 
-# record BENCH TRANSPORT SIZE P50 P99 P999 MAX MEAN COUNT TOOL NOTE
+# record TRANSPORT P50 P99 P999 MAX MEAN COUNT TOOL NOTE
 record() {
-    records+=("$(printf '{"bench":"%s","transport":"%s","size":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s,"max_us":%s,"mean_us":%s,"count":%s,"tool":"%s","note":"%s","host":"%s"}' \
-        "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}" "$(hostname)")")
+    records+=("$(printf '{"bench":"rtt","transport":"%s","size":%s,"p50_us":%s,"p99_us":%s,"p999_us":%s,"max_us":%s,"mean_us":%s,"count":%s,"tool":"%s","note":"%s","host":"%s"}' \
+        "$1" "$size" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "$(hostname)")")
 }
 
 # json_num FIELD LINE: a number field out of a flat JSON object.
 json_num() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/" <<<"$2"; }
 
-log "neo bench rtt --transport tcp --size $size --count $count"
-line="$("$neo" bench rtt --transport tcp --size "$size" --count "$count" --json | tail -n 1)"
-echo "$line" >"$out/neo-tcp.json"
-record rtt tcp "$size" "$(json_num p50_us "$line")" "$(json_num p99_us "$line")" "$(json_num p999_us "$line")" \
-    "$(json_num max_us "$line")" "$(json_num mean_us "$line")" "$(json_num count "$line")" neo "Neo RPC echo, loopback, client and server busy-poll"
+# neo_rtt NAME NOTE CLIENT_PREFIX... -- BENCH_ARGS...: runs `neo bench rtt --json`.
+neo_rtt() {
+    local name="$1" note="$2"; shift 2
+    local pre=()
+    while [ "$1" != -- ]; do pre+=("$1"); shift; done
+    shift
+    log "neo bench rtt ($name), $size B x $count"
+    local line
+    line="$("${pre[@]}" "$neo" bench rtt --size "$size" --count "$count" --json "$@" | tail -n 1)"
+    echo "$line" >"$out/$name.json"
+    record "$name" "$(json_num p50_us "$line")" "$(json_num p99_us "$line")" "$(json_num p999_us "$line")" \
+        "$(json_num max_us "$line")" "$(json_num mean_us "$line")" "$(json_num count "$line")" neo "$note"
+}
 
-# sockperf_pp NAME PORT SERVER_ARGS CLIENT_ARGS NOTE
+# sockperf_pp NAME NOTE "SERVER_PREFIX" "CLIENT_PREFIX" IP PORT "SERVER_ARGS" "CLIENT_ARGS"
 sockperf_pp() {
-    local name="$1" port="$2" sargs="$3" cargs="$4" note="$5" log="$out/$1.txt"
-    log "sockperf ping-pong ($name), $size B, ${seconds}s, loopback"
+    local name="$1" note="$2" spre="$3" cpre="$4" ip="$5" port="$6" sargs="$7" cargs="$8" log="$out/$1.txt"
+    log "sockperf ping-pong ($name), $size B, ${seconds}s"
     # shellcheck disable=SC2086
-    timeout $((seconds + 20)) sockperf sr --tcp -i 127.0.0.1 -p "$port" $sargs >"$out/$name-server.txt" 2>&1 &
+    $spre timeout $((seconds + 20)) sockperf sr -i "$ip" -p "$port" $sargs >"$out/$name-server.txt" 2>&1 &
     local srv=$!
     sleep 0.5
     # shellcheck disable=SC2086
-    timeout $((seconds + 15)) sockperf pp --tcp -i 127.0.0.1 -p "$port" -m "$size" -t "$seconds" --full-rtt $cargs >"$log" 2>&1 || true
+    $cpre timeout $((seconds + 15)) sockperf pp -i "$ip" -p "$port" -m "$size" -t "$seconds" --full-rtt $cargs >"$log" 2>&1 || true
     kill "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
     pct() { grep -E "percentile $1 " "$log" | awk -F= '{gsub(/ /,"",$2); print $2}'; }
@@ -73,12 +83,38 @@ sockperf_pp() {
         warn "sockperf ($name) produced no percentiles; see $log"
         return 1
     fi
-    record rtt "$name" "$size" "$p50" "$p99" "$p999" "$max" "$mean" "$obs" sockperf "$note"
+    record "$name" "$p50" "$p99" "$p999" "$max" "$mean" "$obs" sockperf "$note"
 }
+
 base_port=$(( 20000 + $$ % 20000 ))
-sockperf_pp sockperf-tcp "$base_port" "" "" "sockperf 3.7 defaults: blocking client, epoll server"
-sockperf_pp sockperf-tcp-spin "$((base_port + 1))" "--nonblocked" "--nonblocked --timeout 0" \
-    "sockperf 3.7, non-blocking sockets, client spins (server recvfrom loop)"
+neo_rtt tcp "Neo RPC echo, loopback, client and server busy-poll" -- --transport tcp
+sockperf_pp sockperf-tcp "sockperf 3.7 defaults: blocking client, epoll server" "" "" 127.0.0.1 "$base_port" "--tcp" "--tcp"
+sockperf_pp sockperf-tcp-spin "sockperf 3.7, non-blocking sockets, client spins" "" "" 127.0.0.1 "$((base_port + 1))" \
+    "--tcp --nonblocked" "--tcp --nonblocked --timeout 0"
+
+if [ "$(id -u)" = 0 ]; then
+    . "$NEO_ROOT/ci/netns.sh"
+    netns_up direct
+    A="ip netns exec $NEO_NS_A" B="ip netns exec $NEO_NS_B"
+    srvlog="$out/neo-servers.txt"
+    $B "$neo" serve --transport af-xdp --interface "$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
+    xsrv=$!
+    $B "$neo" serve --transport tcp --listen "$NEO_IP_B:7402" >>"$srvlog" 2>&1 &
+    tsrv=$!
+    sleep 1
+    neo_rtt af-xdp "Neo RPC echo over AF_XDP ($(grep -o 'native XDP, [a-z -]*\|generic XDP, [a-z -]*' "$srvlog" | head -1)), veth between namespaces" \
+        $A -- --transport af-xdp --interface "$NEO_IF_A" --local "$NEO_IP_A:7401" --connect "$NEO_IP_B:7400"
+    neo_rtt tcp-veth "Neo RPC echo over TCP, same veth pair" $A -- --transport tcp --connect "$NEO_IP_B:7402"
+    kill -TERM "$xsrv" "$tsrv" 2>/dev/null || true
+    wait "$xsrv" "$tsrv" 2>/dev/null || true
+    sockperf_pp sockperf-udp-veth "kernel UDP, sockperf 3.7 defaults (blocking), same veth pair" "$B" "$A" "$NEO_IP_B" "$base_port" "" ""
+    sockperf_pp sockperf-udp-veth-spin "kernel UDP, sockperf 3.7 non-blocking, client spins, same veth pair" "$B" "$A" \
+        "$NEO_IP_B" "$((base_port + 1))" "--nonblocked" "--nonblocked --timeout 0"
+    netns_down
+    trap - EXIT
+else
+    warn "SKIPPED the veth rows (af-xdp, tcp-veth, sockperf-udp-veth): they need root for network namespaces"
+fi
 
 {
     echo "["
@@ -90,14 +126,18 @@ sockperf_pp sockperf-tcp-spin "$((base_port + 1))" "--nonblocked" "--nonblocked 
 } >"$out/summary.json"
 ln -sfn "$ts" "$NEO_ROOT/bench-results/latest"
 
-# Table with ratios against each baseline.
-neo_p50="$(json_num p50_us "${records[0]}")"
-printf '\n%-18s %6s %10s %10s %10s %10s %14s\n' transport size p50_us p99_us p999_us max_us "neo_p50/this"
+printf '\n%-24s %6s %10s %10s %10s %10s\n' transport size p50_us p99_us p999_us max_us
 for r in "${records[@]}"; do
-    t="$(sed -E 's/.*"transport":"([^"]*)".*/\1/' <<<"$r")"
-    p50="$(json_num p50_us "$r")"
-    printf '%-18s %6s %10.2f %10.2f %10.2f %10.2f %14.3f\n' "$t" "$size" "$p50" "$(json_num p99_us "$r")" \
-        "$(json_num p999_us "$r")" "$(json_num max_us "$r")" "$(awk -v a="$neo_p50" -v b="$p50" 'BEGIN{print a/b}')"
+    printf '%-24s %6s %10.2f %10.2f %10.2f %10.2f\n' "$(sed -E 's/.*"transport":"([^"]*)".*/\1/' <<<"$r")" "$size" \
+        "$(json_num p50_us "$r")" "$(json_num p99_us "$r")" "$(json_num p999_us "$r")" "$(json_num max_us "$r")"
 done
-echo
-echo "summary: $out/summary.json (also bench-results/latest/summary.json)"
+p50_of() { for r in "${records[@]}"; do if grep -q "\"transport\":\"$1\"" <<<"$r"; then json_num p50_us "$r"; fi; done; }
+ratio() {
+    local a b; a="$(p50_of "$1")"; b="$(p50_of "$2")"
+    [ -n "$a" ] && [ -n "$b" ] && printf '  p50 %-10s / %-24s = %.3f\n' "$1" "$2" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
+    return 0
+}
+echo; echo "ratios (same run):"
+ratio tcp sockperf-tcp; ratio tcp sockperf-tcp-spin
+ratio af-xdp tcp-veth; ratio af-xdp sockperf-udp-veth; ratio af-xdp sockperf-udp-veth-spin
+echo; echo "summary: $out/summary.json (also bench-results/latest/summary.json)"

@@ -17,5 +17,11 @@ log "cargo test (workspace, full features)"
 cargo test --workspace --features full 2>&1 | tee "${TMPDIR:-/tmp}/neo-test.log"
 passed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$6} END {print s+0}')
+
+log "release build (full features) for the namespace tests"
+cargo build --release --features full --bin neo
+log "ci/af_xdp.sh: AF_XDP RPC over veth between namespaces, and with 5% nftables loss"
+ci/af_xdp.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-afxdp.log"
+passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-afxdp.log")))
 log "done in $(( $(date +%s) - start ))s"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -39,6 +39,11 @@ pub struct RttArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// The client's own address (af-xdp: the engine's IPv4 address and port).
+    #[arg(long)]
+    local: Option<SocketAddr>,
+    #[command(flatten)]
+    fast: crate::fast::FastArgs,
 }
 
 pub fn run(b: Bench) -> anyhow::Result<()> {
@@ -99,8 +104,8 @@ impl Drop for LocalServer {
 }
 
 /// One round trip with a single call in flight, spinning on the poll.
-fn round_trip(
-    c: &mut Client<TcpTransport>,
+fn round_trip<T: Transport>(
+    c: &mut Client<T>,
     conn: neo_transports::ConnId,
     method: MethodId,
     body: &[u8],
@@ -125,29 +130,55 @@ fn round_trip(
 }
 
 fn rtt(args: RttArgs) -> anyhow::Result<()> {
-    if args.transport != "tcp" {
-        bail!(
-            "transport `{}` is not available in this build: only `tcp` so far (see `neo doctor`)",
-            args.transport
-        );
-    }
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
     let max_message = (args.size + 64).max(1 << 20);
-    let local = match args.connect {
-        Some(_) => None,
-        None => Some(LocalServer::start(max_message)?),
-    };
-    let addr = args
-        .connect
-        .or(local.as_ref().map(|l| l.addr))
-        .expect("one of them");
-    let tcp = TcpTransport::new(TcpConfig {
-        max_message,
-        ..Default::default()
-    })?;
-    let mut c = Client::new(tcp, ClientConfig::default());
+    match args.transport.as_str() {
+        "tcp" => {
+            let local = match args.connect {
+                Some(_) => None,
+                None => Some(LocalServer::start(max_message)?),
+            };
+            let addr = args
+                .connect
+                .or(local.as_ref().map(|l| l.addr))
+                .expect("one of them");
+            let tcp = TcpTransport::new(TcpConfig {
+                max_message,
+                ..Default::default()
+            })?;
+            let result = rtt_on(tcp, addr, &args);
+            drop(local);
+            result
+        }
+        #[cfg(feature = "af-xdp")]
+        "af-xdp" => {
+            let Some(addr) = args.connect else {
+                bail!("--connect is required with --transport af-xdp (the server runs on another interface)");
+            };
+            let local = crate::fast::engine_addr(
+                args.local
+                    .context("--local is required with --transport af-xdp")?,
+                "--local",
+            )?;
+            let peer = crate::fast::engine_addr(addr, "--connect")?;
+            rtt_on(
+                crate::fast::af_xdp(&args.fast, local, Some(peer), max_message)?,
+                addr,
+                &args,
+            )
+        }
+        #[cfg(not(feature = "af-xdp"))]
+        "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
+        other => bail!(
+            "transport `{other}` is not available in this build (tcp, af-xdp; see `neo doctor`)"
+        ),
+    }
+}
+
+fn rtt_on<T: Transport>(transport: T, addr: SocketAddr, args: &RttArgs) -> anyhow::Result<()> {
+    let mut c = Client::new(transport, ClientConfig::default());
     let conn = c
         .connect(addr, Duration::from_secs(5))
         .with_context(|| format!("connecting to {addr}"))?;
@@ -164,8 +195,16 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         hist.saturating_record(t.elapsed().as_nanos() as u64);
     }
     let wall = wall.elapsed();
-    drop(local);
-    report(&args, &hist, wall);
+    c.close(conn);
+    // Let the close go out (a raw-frame transport sends it from its poll).
+    let t = Instant::now();
+    while c
+        .transport()
+        .poll(&mut |_: neo_transports::Event<'_>, _: &mut dyn neo_transports::Tx| {})
+        .is_ok()
+        && t.elapsed() < Duration::from_millis(50)
+    {}
+    report(args, &hist, wall);
     Ok(())
 }
 

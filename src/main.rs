@@ -8,6 +8,7 @@
 
 mod bench;
 mod doctor;
+mod fast;
 mod serve;
 
 use clap::{Parser, Subcommand};

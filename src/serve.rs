@@ -16,7 +16,7 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7400", env = "NEO_LISTEN")]
     listen: SocketAddr,
-    /// Transport: `tcp` (kernel-bypass backends join as they land).
+    /// Transport: `tcp`, or `af-xdp` (with --interface; --listen names the engine's address).
     #[arg(long, default_value = "tcp", env = "NEO_TRANSPORT")]
     transport: String,
     /// Largest message accepted, in bytes.
@@ -25,6 +25,8 @@ pub struct Args {
     /// Calls one connection may have outstanding.
     #[arg(long, default_value_t = 64)]
     credits: u32,
+    #[command(flatten)]
+    fast: crate::fast::FastArgs,
 }
 
 /// Registers the built-in services on `server`.
@@ -40,22 +42,36 @@ pub fn register_builtin<T: Transport>(server: &mut Server<T>) -> anyhow::Result<
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.transport != "tcp" {
-        bail!(
-            "transport `{}` is not available in this build: only `tcp` is implemented so far (see `neo doctor`)",
-            args.transport
-        );
+    match args.transport.as_str() {
+        "tcp" => {
+            let tcp = TcpTransport::new(TcpConfig {
+                max_message: args.max_message,
+                ..Default::default()
+            })?;
+            serve_on(tcp, &args)
+        }
+        #[cfg(feature = "af-xdp")]
+        "af-xdp" => {
+            let local = crate::fast::engine_addr(args.listen, "--listen")?;
+            serve_on(
+                crate::fast::af_xdp(&args.fast, local, None, args.max_message)?,
+                &args,
+            )
+        }
+        #[cfg(not(feature = "af-xdp"))]
+        "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
+        other => bail!("unknown transport `{other}` (tcp, af-xdp; see `neo doctor`)"),
     }
+}
+
+fn serve_on<T: Transport>(transport: T, args: &Args) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
-    let tcp = TcpTransport::new(TcpConfig {
-        max_message: args.max_message,
-        ..Default::default()
-    })?;
+    let name = transport.name();
     let mut server = Server::new(
-        tcp,
+        transport,
         ServerConfig {
             credits: args.credits,
             ..Default::default()
@@ -66,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .transport()
         .listen(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(%addr, transport = "tcp", "neo serving (services: echo/Echo)");
+    tracing::info!(%addr, transport = name, "neo serving (services: echo/Echo)");
     server.run(&stop)?;
     let s = server.stats();
     tracing::info!(

@@ -15,6 +15,8 @@
 //! `docs/architecture.md` at the repository root explains why the layers are cut
 //! this way.
 
+#[cfg(all(feature = "af-xdp", target_os = "linux"))]
+pub mod af_xdp;
 pub mod backoff;
 pub mod frame;
 pub mod packet;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# AF_XDP end to end on real kernels: Neo RPC over the af-xdp transport between
+# two network namespaces, (1) over a direct veth pair and (2) through a bridge
+# whose nftables rules drop 5% of Neo's UDP packets each way. Every RPC must
+# complete in both. Needs root; removes every namespace it made, also on failure.
+#
+#   ci/af_xdp.sh [path/to/neo]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+neo="${1:-$here/../target/release/neo}"
+. "$here/netns.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    if [ "${CI:-}" = true ]; then echo "ci/af_xdp.sh: CI must run as root" >&2; exit 1; fi
+    echo "SKIPPED ci/af_xdp.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
+    exit 0
+fi
+
+PORT=7400 CPORT=7401
+run_case() {
+    local name="$1" count="$2"
+    local log; log="$(mktemp)"
+    in_b timeout 120 "$neo" serve --transport af-xdp --interface "$NEO_IF_B" --listen "$NEO_IP_B:$PORT" >"$log" 2>&1 &
+    local srv=$!
+    # Wait until the server has its socket (it logs the address).
+    for _ in $(seq 100); do grep -q "neo serving" "$log" && break; sleep 0.05; done
+    grep -q "neo serving" "$log" || { cat "$log"; echo "FAIL $name: server did not start" >&2; return 1; }
+    local out
+    if ! out="$(in_a timeout 90 "$neo" bench rtt --transport af-xdp --interface "$NEO_IF_A" \
+        --local "$NEO_IP_A:$CPORT" --connect "$NEO_IP_B:$PORT" --count "$count" --warmup 100 --json 2>&1)"; then
+        echo "$out"; cat "$log"; echo "FAIL $name: client failed" >&2; kill "$srv" 2>/dev/null; return 1
+    fi
+    kill -TERM "$srv"; wait "$srv" || true
+    local last; last="$(tail -n 1 <<<"$out")"
+    grep -q "\"count\":$count" <<<"$last" || { echo "$out"; echo "FAIL $name: not every RPC completed" >&2; return 1; }
+    local mode; mode="$(grep -o 'mode=[a-z]* XDP, [a-z -]*' "$log" | head -1)"
+    echo "PASS $name: $count RPCs completed ($mode) $(grep -o '"p50_us":[0-9.]*' <<<"$last")"
+    rm -f "$log"
+}
+
+netns_up direct
+run_case af_xdp_veth_rpc 5000
+netns_down
+
+netns_up bridged
+netns_drop 5 "$PORT"
+run_case af_xdp_veth_rpc_5pct_loss 3000
+dropped="$(netns_drop_counters)"
+echo "nftables dropped $dropped packets"
+[ "$dropped" -gt 0 ] || { echo "FAIL: the loss rules dropped nothing" >&2; exit 1; }
+netns_down
+echo "af_xdp: 2 passed, 0 failed"
