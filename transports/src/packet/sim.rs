@@ -79,6 +79,8 @@ struct Net {
     queues: [InFlight; 2],
     order: u64,
     stats: SimStats,
+    /// Frame buffers for reuse, so a fault-free link allocates nothing.
+    spare: Vec<Vec<u8>>,
 }
 
 /// The simulated clock, shared by both ends and the test.
@@ -116,6 +118,7 @@ impl SimNet {
             queues: [BinaryHeap::new(), BinaryHeap::new()],
             order: 0,
             stats: SimStats::default(),
+            spare: Vec::new(),
         }));
         let end = |side: usize| SimPhy {
             side,
@@ -177,6 +180,7 @@ impl Phy for SimPhy {
             };
             let Some(frame) = frame else { break };
             on_frame(&frame);
+            self.net.borrow_mut().spare.push(frame);
             n += 1;
         }
         Ok(n)
@@ -196,7 +200,9 @@ impl Phy for SimPhy {
         if self.posted.len() >= ring {
             return Ok(false);
         }
-        let mut f = vec![0u8; len];
+        let mut f = self.net.borrow_mut().spare.pop().unwrap_or_default();
+        f.clear();
+        f.resize(len, 0);
         fill(&mut f);
         self.posted.push(f);
         Ok(true)
@@ -211,6 +217,7 @@ impl Phy for SimPhy {
             net.stats.sent += 1;
             if net.rng.chance(net.cfg.loss) {
                 net.stats.lost += 1;
+                net.spare.push(frame);
                 continue;
             }
             let copies = if net.rng.chance(net.cfg.duplicate) {
@@ -219,7 +226,8 @@ impl Phy for SimPhy {
                 1
             };
             net.stats.duplicated += copies - 1;
-            for _ in 0..copies {
+            let mut frame = Some(frame);
+            for copy in 0..copies {
                 let mut at = now + net.cfg.delay;
                 if net.rng.chance(net.cfg.reorder) {
                     net.stats.reordered += 1;
@@ -228,7 +236,12 @@ impl Phy for SimPhy {
                 }
                 net.order += 1;
                 let order = net.order;
-                net.queues[to].push(Reverse((at, order, frame.clone())));
+                let f = if copy + 1 == copies {
+                    frame.take().expect("last copy")
+                } else {
+                    frame.clone().expect("earlier copy")
+                };
+                net.queues[to].push(Reverse((at, order, f)));
             }
         }
         Ok(())
