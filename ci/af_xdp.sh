@@ -39,6 +39,9 @@ run_case() {
 }
 
 netns_up direct
+probe="$(in_a "$neo" doctor --probe-af-xdp "$NEO_IF_A" 2>/dev/null | grep -o 'probe on [a-z0-9]*: [a-z]* XDP, [a-z -]*' || true)"
+[ -n "$probe" ] || { echo "FAIL af_xdp_doctor_probe: neo doctor reported no AF_XDP mode" >&2; exit 1; }
+echo "PASS af_xdp_doctor_probe: $probe"
 run_case af_xdp_veth_rpc 5000
 netns_down
 
@@ -49,4 +52,4 @@ dropped="$(netns_drop_counters)"
 echo "nftables dropped $dropped packets"
 [ "$dropped" -gt 0 ] || { echo "FAIL: the loss rules dropped nothing" >&2; exit 1; }
 netns_down
-echo "af_xdp: 2 passed, 0 failed"
+echo "af_xdp: 3 passed, 0 failed"

@@ -90,6 +90,20 @@ mod enabled {
         ))
     }
 
+    /// Attaches the program and a socket to `interface` for a moment (port 0:
+    /// nothing is redirected) and returns the mode the kernel granted.
+    pub fn probe_af_xdp(interface: &str) -> anyhow::Result<String> {
+        let cfg = AfXdpConfig {
+            interface: interface.into(),
+            queue: 0,
+            port: 0,
+            mode: "auto".parse().map_err(anyhow::Error::msg)?,
+            try_zero_copy: true,
+        };
+        let phy = AfXdpPhy::open(&cfg, &XDP_PROGRAM.0)?;
+        Ok(phy.mode().to_string())
+    }
+
     fn phy_frame_mtu(phy: &AfXdpPhy) -> usize {
         use neo_transports::Phy;
         phy.mtu() - neo_transports::packet::wire::ETH_LEN
@@ -97,7 +111,7 @@ mod enabled {
 }
 
 #[cfg(feature = "af-xdp")]
-pub use enabled::af_xdp;
+pub use enabled::{af_xdp, probe_af_xdp};
 
 /// Without the feature: a clear error.
 #[cfg(not(feature = "af-xdp"))]

@@ -22,6 +22,11 @@ pub struct Args {
     /// Read sysfs/procfs under this root instead of `/` (for testing).
     #[arg(long, default_value = "/", hide = true)]
     root: PathBuf,
+    /// Attach Neo's XDP program and an AF_XDP socket to this interface for a
+    /// moment, and report the XDP mode and copy/zero-copy mode obtained
+    /// (needs root; redirects nothing: the probe's port is 0).
+    #[arg(long, value_name = "INTERFACE")]
+    probe_af_xdp: Option<String>,
 }
 
 /// The verdict for one transport.
@@ -48,6 +53,9 @@ pub struct Report {
     pub cpu: sys::Cpu,
 }
 
+/// Backends whose code exists (behind a cargo feature).
+const IMPLEMENTED: &[&str] = &["tcp", "af-xdp"];
+
 fn verdict(
     name: &'static str,
     compiled: bool,
@@ -55,10 +63,12 @@ fn verdict(
     mut reasons: Vec<String>,
 ) -> TransportReport {
     if !compiled {
-        reasons.insert(
-            0,
-            format!("not compiled into this binary (cargo feature `{name}` not yet available)"),
-        );
+        let why = if IMPLEMENTED.contains(&name) {
+            format!("not compiled into this binary (build with `--features {name}`)")
+        } else {
+            format!("not implemented yet (the `{name}` backend has its own issue)")
+        };
+        reasons.insert(0, why);
     }
     TransportReport {
         name,
@@ -125,7 +135,7 @@ pub fn gather(root: &std::path::Path) -> Report {
     why.push(format!(
         "{up} interface(s) up besides lo; XDP modes per interface below"
     ));
-    let af_xdp = verdict("af-xdp", false, xsk.is_ok(), why);
+    let af_xdp = verdict("af-xdp", cfg!(feature = "af-xdp"), xsk.is_ok(), why);
 
     Report {
         transports: vec![rdma, dpdk, af_xdp, tcp],
@@ -138,13 +148,32 @@ pub fn gather(root: &std::path::Path) -> Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = gather(&args.root);
+    let mut report = gather(&args.root);
+    if let Some(interface) = &args.probe_af_xdp {
+        let line = probe_af_xdp(interface);
+        if let Some(t) = report.transports.iter_mut().find(|t| t.name == "af-xdp") {
+            t.reasons.push(line);
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     print(&report);
     Ok(())
+}
+
+#[cfg(feature = "af-xdp")]
+fn probe_af_xdp(interface: &str) -> String {
+    match crate::fast::probe_af_xdp(interface) {
+        Ok(mode) => format!("probe on {interface}: {mode}"),
+        Err(e) => format!("probe on {interface} failed: {e:#}"),
+    }
+}
+
+#[cfg(not(feature = "af-xdp"))]
+fn probe_af_xdp(interface: &str) -> String {
+    format!("probe on {interface} impossible: af-xdp is not compiled in")
 }
 
 fn print(r: &Report) {
