@@ -205,6 +205,29 @@ impl NowForTest for SimClock {
     }
 }
 
+/// Polls `t` alone, advancing the clock by `step`, until its session closes.
+fn poll_until_closed(
+    t: &mut SimTransport,
+    clock: &SimClock,
+    step: Duration,
+    steps: usize,
+) -> Option<CloseReason> {
+    let mut closed = None;
+    for _ in 0..steps {
+        t.poll(&mut |ev: Event<'_>, _: &mut dyn Tx| {
+            if let Event::Closed { reason, .. } = ev {
+                closed = Some(reason);
+            }
+        })
+        .unwrap();
+        if closed.is_some() {
+            break;
+        }
+        clock.advance(step);
+    }
+    closed
+}
+
 fn seeds(default: u64) -> u64 {
     std::env::var("NEO_SIM_SEEDS")
         .ok()
@@ -305,19 +328,7 @@ fn sim_unreachable_host_fails_arp_and_a_silent_peer_times_out() {
     );
     a.connect(SocketAddr::V4(SocketAddrV4::new(B_IP, PORT)))
         .unwrap();
-    let mut closed = None;
-    for _ in 0..1000 {
-        a.poll(&mut |ev: Event<'_>, _: &mut dyn Tx| {
-            if let Event::Closed { reason, .. } = ev {
-                closed = Some(reason);
-            }
-        })
-        .unwrap();
-        if closed.is_some() {
-            break;
-        }
-        clock.advance(Duration::from_millis(50));
-    }
+    let closed = poll_until_closed(&mut a, &clock, Duration::from_millis(50), 1000);
     assert_eq!(
         closed,
         Some(CloseReason::ConnectFailed(
@@ -352,19 +363,7 @@ fn sim_peer_that_vanishes_is_timed_out() {
     }
     assert!(connected);
     // b stops polling (the process died): a must give up by itself.
-    let mut closed = None;
-    for _ in 0..10_000 {
-        a.poll(&mut |ev: Event<'_>, _: &mut dyn Tx| {
-            if let Event::Closed { reason, .. } = ev {
-                closed = Some(reason);
-            }
-        })
-        .unwrap();
-        if closed.is_some() {
-            break;
-        }
-        clock.advance(Duration::from_millis(10));
-    }
+    let closed = poll_until_closed(&mut a, &clock, Duration::from_millis(10), 10_000);
     assert_eq!(closed, Some(CloseReason::Io(std::io::ErrorKind::TimedOut)));
 }
 

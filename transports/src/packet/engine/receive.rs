@@ -10,6 +10,14 @@ use crate::packet::session::{Peer, State, Violation};
 use crate::packet::wire::{self, Arp, Parsed, ARP_REPLY, ARP_REQUEST};
 use crate::transport::{CloseReason, Event, EventSink};
 
+/// Where a packet came from.
+#[derive(Clone, Copy)]
+struct Source {
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+    port: u16,
+}
+
 impl Engine {
     /// Handles one received frame.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8], sink: &mut dyn EventSink) {
@@ -28,7 +36,17 @@ impl Engine {
                 ..
             }) => match Header::parse(payload) {
                 None => self.stats.bad_protocol += 1,
-                Some((h, data)) => self.on_packet(now, src_mac, src, src_port, h, data, sink),
+                Some((h, data)) => self.on_packet(
+                    now,
+                    Source {
+                        mac: src_mac,
+                        ip: src,
+                        port: src_port,
+                    },
+                    h,
+                    data,
+                    sink,
+                ),
             },
         }
     }
@@ -65,19 +83,21 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_packet(
         &mut self,
         now: Instant,
-        src_mac: [u8; 6],
-        src: Ipv4Addr,
-        port: u16,
+        from: Source,
         h: Header,
         data: &[u8],
         sink: &mut dyn EventSink,
     ) {
+        let Source {
+            mac: src_mac,
+            ip: src,
+            port,
+        } = from;
         if h.ty == Type::Connect {
-            return self.on_connect(now, src_mac, src, port, h, sink);
+            return self.on_connect(now, from, h, sink);
         }
         let key = (h.dst_sid & 0xffff) as usize;
         let live = self
@@ -190,15 +210,12 @@ impl Engine {
         }
     }
 
-    fn on_connect(
-        &mut self,
-        now: Instant,
-        src_mac: [u8; 6],
-        src: Ipv4Addr,
-        port: u16,
-        h: Header,
-        sink: &mut dyn EventSink,
-    ) {
+    fn on_connect(&mut self, now: Instant, from: Source, h: Header, sink: &mut dyn EventSink) {
+        let Source {
+            mac: src_mac,
+            ip: src,
+            port,
+        } = from;
         if h.dst_sid != 0 || h.src_sid == 0 {
             self.stats.bad_protocol += 1;
             return;
