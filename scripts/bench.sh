@@ -10,8 +10,9 @@
 #   same size: `sockperf-tcp` (sockperf's defaults: blocking client, epoll
 #   server) and `sockperf-tcp-spin` (non-blocking sockets, client spinning).
 # rtt, veth between two network namespaces (root only): Neo RPC over AF_XDP
-#   (`af-xdp`) and over TCP (`tcp-veth`), against kernel UDP ping-pong
-#   (`sockperf-udp-veth`, defaults; `sockperf-udp-veth-spin`, spinning).
+#   (`af-xdp`), over TCP (`tcp-veth`) and over DPDK's net_af_packet virtual
+#   device (`dpdk`), against kernel UDP ping-pong (`sockperf-udp-veth`,
+#   defaults; `sockperf-udp-veth-spin`, spinning).
 . "$(dirname "$0")/lib.sh"
 
 suite="${1:-rtt}"; shift || true
@@ -110,10 +111,20 @@ if [ "$(id -u)" = 0 ]; then
     sockperf_pp sockperf-udp-veth "kernel UDP, sockperf 3.7 defaults (blocking), same veth pair" "$B" "$A" "$NEO_IP_B" "$base_port" "" ""
     sockperf_pp sockperf-udp-veth-spin "kernel UDP, sockperf 3.7 non-blocking, client spins, same veth pair" "$B" "$A" \
         "$NEO_IP_B" "$((base_port + 1))" "--nonblocked" "--nonblocked --timeout 0"
+    # DPDK owns both ends of the pair (the engine answers ARP): no kernel IPs.
+    ip -n "$NEO_NS_A" addr flush dev "$NEO_IF_A"
+    ip -n "$NEO_NS_B" addr flush dev "$NEO_IF_B"
+    $B "$neo" serve --transport dpdk --dpdk-vdev "net_af_packet0,iface=$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
+    dsrv=$!
+    sleep 2
+    neo_rtt dpdk "Neo RPC echo over DPDK 22.11 net_af_packet VIRTUAL device on the same veth pair, both ends, --no-huge (not a NIC)" \
+        $A -- --transport dpdk --dpdk-vdev "net_af_packet1,iface=$NEO_IF_A" --local "$NEO_IP_A:7401" --connect "$NEO_IP_B:7400"
+    kill -TERM "$dsrv" 2>/dev/null || true
+    wait "$dsrv" 2>/dev/null || true
     netns_down
     trap - EXIT
 else
-    warn "SKIPPED the veth rows (af-xdp, tcp-veth, sockperf-udp-veth): they need root for network namespaces"
+    warn "SKIPPED the veth rows (af-xdp, tcp-veth, sockperf-udp-veth, dpdk): they need root for network namespaces"
 fi
 
 {
@@ -140,4 +151,5 @@ ratio() {
 echo; echo "ratios (same run):"
 ratio tcp sockperf-tcp; ratio tcp sockperf-tcp-spin
 ratio af-xdp tcp-veth; ratio af-xdp sockperf-udp-veth; ratio af-xdp sockperf-udp-veth-spin
+ratio dpdk tcp-veth; ratio dpdk af-xdp
 echo; echo "summary: $out/summary.json (also bench-results/latest/summary.json)"

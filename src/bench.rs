@@ -171,6 +171,24 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "af-xdp"))]
         "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
+        #[cfg(feature = "dpdk")]
+        "dpdk" => {
+            let Some(addr) = args.connect else {
+                bail!("--connect is required with --transport dpdk");
+            };
+            let local = crate::fast::engine_addr(
+                args.local
+                    .context("--local is required with --transport dpdk")?,
+                "--local",
+            )?;
+            rtt_on(
+                crate::fast::dpdk(&args.fast, local, max_message)?,
+                addr,
+                &args,
+            )
+        }
+        #[cfg(not(feature = "dpdk"))]
+        "dpdk" => Err(crate::fast::dpdk_unavailable()),
         other => bail!(
             "transport `{other}` is not available in this build (tcp, af-xdp; see `neo doctor`)"
         ),

@@ -21,6 +21,32 @@ pub struct FastArgs {
     /// Do not try AF_XDP zero-copy (use copy mode).
     #[arg(long)]
     pub no_zero_copy: bool,
+    /// DPDK virtual device (repeatable), e.g. `net_af_packet0,iface=eth1` or
+    /// `net_tap0,iface=dtap0`.
+    #[arg(long = "dpdk-vdev")]
+    pub dpdk_vdevs: Vec<String>,
+    /// DPDK PCI device to use (repeatable), e.g. an SR-IOV VF `0000:3b:02.0`.
+    #[arg(long = "dpdk-pci")]
+    pub dpdk_pci: Vec<String>,
+    /// DPDK port name (default: the first --dpdk-vdev or --dpdk-pci).
+    #[arg(long)]
+    pub dpdk_port: Option<String>,
+    /// Use hugepages (default: --no-huge with ordinary memory).
+    #[arg(long)]
+    pub dpdk_hugepages: bool,
+    /// Memory for DPDK, MiB.
+    #[arg(long, default_value_t = 256)]
+    pub dpdk_memory: u32,
+    /// EAL --lcores (default: main lcore floating over every CPU).
+    #[arg(long)]
+    pub dpdk_lcores: Option<String>,
+}
+
+impl FastArgs {
+    /// Whether DPDK was given a device to use.
+    pub fn dpdk_configured(&self) -> bool {
+        !self.dpdk_vdevs.is_empty() || !self.dpdk_pci.is_empty()
+    }
 }
 
 /// The IPv4 address the engine uses: raw-frame transports need a concrete one.
@@ -112,6 +138,61 @@ mod enabled {
 
 #[cfg(feature = "af-xdp")]
 pub use enabled::{af_xdp, probe_af_xdp};
+
+#[cfg(feature = "dpdk")]
+mod dpdk_enabled {
+    use super::*;
+    use anyhow::Context;
+    use neo_transports::dpdk::{DpdkConfig, DpdkPhy, EalConfig};
+    use neo_transports::packet::{Engine, EngineConfig, EngineTransport, SystemClock};
+
+    /// Opens the DPDK port and puts the engine at `local` on it. The engine
+    /// answers and sends ARP itself: DPDK owns the whole port.
+    pub fn dpdk(
+        args: &FastArgs,
+        local: SocketAddrV4,
+        max_message: usize,
+    ) -> anyhow::Result<EngineTransport<DpdkPhy>> {
+        if !args.dpdk_configured() {
+            bail!("--transport dpdk needs a device: --dpdk-vdev (e.g. net_af_packet0,iface=eth1) or --dpdk-pci");
+        }
+        let mut eal = EalConfig::new(&format!("neo-{}", std::process::id()));
+        eal.vdevs = args.dpdk_vdevs.clone();
+        eal.pci_allow = args.dpdk_pci.clone();
+        eal.hugepages = args.dpdk_hugepages;
+        eal.memory_mb = args.dpdk_memory;
+        if let Some(l) = &args.dpdk_lcores {
+            eal.lcores = l.clone();
+        }
+        let cfg = DpdkConfig {
+            eal,
+            port: args.dpdk_port.clone(),
+            mbufs: 8191,
+            rx_desc: 1024,
+            tx_desc: 1024,
+        };
+        let phy = DpdkPhy::open(&cfg).context("opening the DPDK port")?;
+        let mut ecfg = EngineConfig::new(neo_transports::Phy::mac(&phy), *local.ip(), local.port());
+        ecfg.mtu = phy.ip_mtu().min(1500);
+        ecfg.max_message = max_message;
+        tracing::info!(port = phy.name(), %local, "dpdk transport up (virtual devices are labelled by their vdev name)");
+        Ok(EngineTransport::new(
+            "dpdk",
+            Engine::new(ecfg),
+            phy,
+            SystemClock,
+        ))
+    }
+}
+
+#[cfg(feature = "dpdk")]
+pub use dpdk_enabled::dpdk;
+
+/// Without the feature: a clear error.
+#[cfg(not(feature = "dpdk"))]
+pub fn dpdk_unavailable() -> anyhow::Error {
+    anyhow::anyhow!("the dpdk transport is not compiled into this binary: build with `--features dpdk` (needs libdpdk-dev)")
+}
 
 /// Without the feature: a clear error.
 #[cfg(not(feature = "af-xdp"))]

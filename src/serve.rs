@@ -16,7 +16,9 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7400", env = "NEO_LISTEN")]
     listen: SocketAddr,
-    /// Transport: `tcp`, or `af-xdp` (with --interface; --listen names the engine's address).
+    /// Transport: `tcp`, `af-xdp` (with --interface), `dpdk` (with --dpdk-vdev or --dpdk-pci), or
+    /// `auto` (dpdk, then af-xdp, then tcp, logging why each faster one was passed over). For the
+    /// raw-frame transports --listen names the engine's own IPv4 address and UDP port.
     #[arg(long, default_value = "tcp", env = "NEO_TRANSPORT")]
     transport: String,
     /// Largest message accepted, in bytes.
@@ -60,8 +62,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "af-xdp"))]
         "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
-        other => bail!("unknown transport `{other}` (tcp, af-xdp; see `neo doctor`)"),
+        #[cfg(feature = "dpdk")]
+        "dpdk" => {
+            let local = crate::fast::engine_addr(args.listen, "--listen")?;
+            serve_on(
+                crate::fast::dpdk(&args.fast, local, args.max_message)?,
+                &args,
+            )
+        }
+        #[cfg(not(feature = "dpdk"))]
+        "dpdk" => Err(crate::fast::dpdk_unavailable()),
+        "auto" => serve_auto(&args),
+        other => bail!("unknown transport `{other}` (auto, dpdk, af-xdp, tcp; see `neo doctor`)"),
     }
+}
+
+/// `--transport auto`: the fastest configured backend that opens, else TCP;
+/// each one passed over is logged with the reason.
+fn serve_auto(args: &Args) -> anyhow::Result<()> {
+    let local = crate::fast::engine_addr(args.listen, "--listen");
+    #[cfg(feature = "dpdk")]
+    match (&local, args.fast.dpdk_configured()) {
+        (Ok(l), true) => match crate::fast::dpdk(&args.fast, *l, args.max_message) {
+            Ok(t) => return serve_on(t, args),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "auto: dpdk unavailable, trying the next transport"),
+        },
+        _ => tracing::info!("auto: dpdk skipped (no --dpdk-vdev/--dpdk-pci, or --listen is not a concrete IPv4 address)"),
+    }
+    #[cfg(not(feature = "dpdk"))]
+    tracing::info!("auto: dpdk skipped (not compiled in)");
+    #[cfg(feature = "af-xdp")]
+    match (&local, &args.fast.interface) {
+        (Ok(l), Some(_)) => match crate::fast::af_xdp(&args.fast, *l, None, args.max_message) {
+            Ok(t) => return serve_on(t, args),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "auto: af-xdp unavailable, trying the next transport")
+            }
+        },
+        _ => tracing::info!(
+            "auto: af-xdp skipped (no --interface, or --listen is not a concrete IPv4 address)"
+        ),
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    tracing::info!("auto: af-xdp skipped (not compiled in)");
+    let _ = local;
+    tracing::info!("auto: using tcp");
+    let tcp = TcpTransport::new(TcpConfig {
+        max_message: args.max_message,
+        ..Default::default()
+    })?;
+    serve_on(tcp, args)
 }
 
 fn serve_on<T: Transport>(transport: T, args: &Args) -> anyhow::Result<()> {

@@ -54,7 +54,7 @@ pub struct Report {
 }
 
 /// Backends whose code exists (behind a cargo feature).
-const IMPLEMENTED: &[&str] = &["tcp", "af-xdp"];
+const IMPLEMENTED: &[&str] = &["tcp", "af-xdp", "dpdk"];
 
 fn verdict(
     name: &'static str,
@@ -124,7 +124,7 @@ pub fn gather(root: &std::path::Path) -> Report {
     } else {
         "no /dev/vfio: only virtual devices (--vdev, --no-pci)".into()
     });
-    let dpdk = verdict("dpdk", false, eal.is_ok(), why);
+    let dpdk = verdict("dpdk", cfg!(feature = "dpdk"), eal.is_ok(), why);
 
     let xsk = net::af_xdp_socket_check();
     let mut why = vec![xsk.clone().unwrap_or_else(|e| e)];

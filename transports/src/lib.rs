@@ -18,6 +18,8 @@
 #[cfg(all(feature = "af-xdp", target_os = "linux"))]
 pub mod af_xdp;
 pub mod backoff;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod frame;
 pub mod packet;
 pub mod phy;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# DPDK end to end on virtual devices (no NIC, no hugepages: --no-huge):
+#  1. net_af_packet on a veth in namespace neo-b, the peer (AF_XDP) on the
+#     other end of the veth in neo-a;
+#  2. net_tap: DPDK creates dtap0 in neo-b, the peer (AF_XDP) on its kernel side;
+#  3. both ends DPDK net_af_packet;
+#  4. `--transport auto` with a bad --dpdk-vdev falls back to TCP and says why.
+# Every RPC must complete. Needs root; removes what it made, also on failure.
+#
+#   ci/dpdk.sh [path/to/neo]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+neo="${1:-$here/../target/release/neo}"
+. "$here/netns.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    if [ "${CI:-}" = true ]; then echo "ci/dpdk.sh: CI must run as root" >&2; exit 1; fi
+    echo "SKIPPED ci/dpdk.sh: needs root (network namespaces, AF_PACKET, TAP)" >&2
+    exit 0
+fi
+
+passed=0
+# start_server NS LOG ARGS...: runs `neo serve` in NS, waits until it serves.
+start_server() {
+    local ns="$1" log="$2"; shift 2
+    ip netns exec "$ns" timeout 120 "$neo" serve "$@" >"$log" 2>&1 &
+    srv=$!
+    for _ in $(seq 200); do grep -q "neo serving" "$log" && return 0; sleep 0.05; done
+    cat "$log"; echo "FAIL: server did not start" >&2; return 1
+}
+
+# check NAME COUNT OUTPUT: the bench's JSON says every RPC completed.
+check() {
+    local name="$1" count="$2" out="$3"
+    grep -q "\"count\":$count" <<<"$(tail -n 1 <<<"$out")" || { echo "$out"; echo "FAIL $name" >&2; return 1; }
+    echo "PASS $name: $count RPCs $(grep -o '"p50_us":[0-9.]*' <<<"$out")"
+    passed=$((passed + 1))
+}
+
+log="$(mktemp)"
+netns_up direct
+ip -n "$NEO_NS_B" addr flush dev "$NEO_IF_B"   # the engine owns this port, ARP included
+start_server "$NEO_NS_B" "$log" --transport dpdk --dpdk-vdev "net_af_packet0,iface=$NEO_IF_B" --listen "$NEO_IP_B:7400"
+out="$(in_a timeout 60 "$neo" bench rtt --transport af-xdp --interface "$NEO_IF_A" --local "$NEO_IP_A:7401" \
+    --connect "$NEO_IP_B:7400" --count 3000 --warmup 100 --json 2>&1)"
+check dpdk_af_packet_veth_rpc 3000 "$out"
+ip -n "$NEO_NS_A" addr flush dev "$NEO_IF_A"
+out="$(in_a timeout 60 "$neo" bench rtt --transport dpdk --dpdk-vdev "net_af_packet1,iface=$NEO_IF_A" \
+    --local "$NEO_IP_A:7402" --connect "$NEO_IP_B:7400" --count 3000 --warmup 100 --json 2>&1)"
+check dpdk_to_dpdk_af_packet_rpc 3000 "$out"
+kill -TERM "$srv"; wait "$srv" || true
+
+start_server "$NEO_NS_B" "$log" --transport dpdk --dpdk-vdev net_tap0,iface=dtap0 --listen 10.78.0.2:7400
+ip -n "$NEO_NS_B" addr add 10.78.0.1/24 dev dtap0
+ip -n "$NEO_NS_B" link set dtap0 up
+out="$(in_b timeout 60 "$neo" bench rtt --transport af-xdp --interface dtap0 --local 10.78.0.1:7401 \
+    --connect 10.78.0.2:7400 --count 3000 --warmup 100 --json 2>&1)"
+check dpdk_tap_rpc 3000 "$out"
+kill -TERM "$srv"; wait "$srv" || true
+
+start_server "$NEO_NS_A" "$log" --transport auto --dpdk-vdev net_bogus0 --listen 127.0.0.1:7499 2>/dev/null || true
+if grep -q "auto: dpdk unavailable" "$log" && grep -q 'transport="tcp"' "$log"; then
+    echo "PASS dpdk_auto_fallback_to_tcp: $(grep -o 'Unable to parse device[^"]*' "$log" | head -1)"
+    passed=$((passed + 1))
+else
+    cat "$log"; echo "FAIL dpdk_auto_fallback_to_tcp" >&2; exit 1
+fi
+kill -TERM "$srv"; wait "$srv" || true
+netns_down
+rm -f "$log"
+echo "dpdk: $passed passed, 0 failed"
