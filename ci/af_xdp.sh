@@ -31,7 +31,7 @@ run_case() {
         echo "$out"; cat "$log"; echo "FAIL $name: client failed" >&2; kill "$srv" 2>/dev/null; return 1
     fi
     kill -TERM "$srv"; wait "$srv" || true
-    local last; last="$(tail -n 1 <<<"$out")"
+    local last; last="$(grep "^{\"bench\"" <<<"$out" | tail -n 1)"
     grep -q "\"count\":$count" <<<"$last" || { echo "$out"; echo "FAIL $name: not every RPC completed" >&2; return 1; }
     local mode; mode="$(grep -o 'mode=[a-z]* XDP, [a-z -]*' "$log" | head -1)"
     echo "PASS $name: $count RPCs completed ($mode) $(grep -o '"p50_us":[0-9.]*' <<<"$last")"

@@ -73,6 +73,8 @@ fn main() {
         .allowlist_function("rte_eth_macaddr_get")
         .allowlist_function("rte_eth_link_get_nowait")
         .allowlist_function("rte_eth_stats_get")
+        .allowlist_function("rte_eth_xstats_get")
+        .allowlist_function("rte_eth_xstats_get_names")
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_mempool_free")
         .allowlist_function("rte_socket_id")

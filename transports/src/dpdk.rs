@@ -251,8 +251,7 @@ impl DpdkPhy {
             ffi::neo_port_mtu(port, &mut mtu);
         }
         let name = name.unwrap_or_else(|| format!("port {port}"));
-        tracing::info!(port, %name, mtu, "DPDK port up");
-        Ok(Self {
+        let phy = Self {
             port,
             name,
             pool,
@@ -261,7 +260,10 @@ impl DpdkPhy {
             rx: [std::ptr::null_mut(); BURST],
             tx: Vec::with_capacity(BURST * 2),
             multi_segment_dropped: 0,
-        })
+        };
+        let (up, speed) = phy.link();
+        tracing::info!(port, name = %phy.name, mtu, link_up = up, speed_mbps = speed, "DPDK port up");
+        Ok(phy)
     }
 
     pub fn name(&self) -> &str {
@@ -279,13 +281,52 @@ impl DpdkPhy {
         self.multi_segment_dropped
     }
 
-    /// (packets in, packets out, missed, errors in, errors out).
-    pub fn stats(&self) -> (u64, u64, u64, u64, u64) {
-        // SAFETY: rte_eth_stats is plain data; zeroed is a valid value.
-        let mut s: ffi::rte_eth_stats = unsafe { std::mem::zeroed() };
-        // SAFETY: valid port and out-pointer.
-        unsafe { ffi::rte_eth_stats_get(self.port, &mut s) };
-        (s.ipackets, s.opackets, s.imissed, s.ierrors, s.oerrors)
+    /// Link state: (up, speed in Mb/s).
+    pub fn link(&self) -> (bool, u32) {
+        // SAFETY: rte_eth_link is plain data; zeroed is a valid value; the
+        // port is valid and the out-pointer live.
+        unsafe {
+            let mut l: ffi::rte_eth_link = std::mem::zeroed();
+            ffi::rte_eth_link_get_nowait(self.port, &mut l);
+            (l.link_status() != 0, l.link_speed)
+        }
+    }
+
+    /// The driver's extended statistics, by name.
+    pub fn xstats(&self) -> Vec<(String, u64)> {
+        // SAFETY: a null array with size 0 asks for the count.
+        let n = unsafe { ffi::rte_eth_xstats_get_names(self.port, std::ptr::null_mut(), 0) };
+        if n <= 0 {
+            return Vec::new();
+        }
+        let n = n as usize;
+        // SAFETY: both structs are plain data; zeroed is valid.
+        let mut names: Vec<ffi::rte_eth_xstat_name> =
+            (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+        let mut values: Vec<ffi::rte_eth_xstat> =
+            (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+        // SAFETY: both arrays hold `n` entries, the size passed.
+        let (got_names, got_values) = unsafe {
+            (
+                ffi::rte_eth_xstats_get_names(self.port, names.as_mut_ptr(), n as u32),
+                ffi::rte_eth_xstats_get(self.port, values.as_mut_ptr(), n as u32),
+            )
+        };
+        if got_names < 0 || got_values < 0 {
+            return Vec::new();
+        }
+        let count = (got_names as usize).min(got_values as usize).min(n);
+        values[..count]
+            .iter()
+            .filter_map(|v| {
+                let name = names.get(v.id as usize)?;
+                // SAFETY: DPDK NUL-terminates names within the fixed array.
+                let name = unsafe { CStr::from_ptr(name.name.as_ptr()) }
+                    .to_string_lossy()
+                    .into_owned();
+                Some((name, v.value))
+            })
+            .collect()
     }
 }
 
@@ -383,6 +424,13 @@ impl Phy for DpdkPhy {
 
 impl Drop for DpdkPhy {
     fn drop(&mut self) {
+        let nonzero: Vec<String> = self
+            .xstats()
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        tracing::info!(port = %self.name, multi_segment_dropped = self.multi_segment_dropped, xstats = %nonzero.join(" "), "DPDK port closing");
         // SAFETY: we own the queued mbufs, the port and the pool; the port is
         // stopped and closed before the pool it draws from is freed.
         unsafe {
