@@ -44,6 +44,7 @@ pub struct FastArgs {
 
 impl FastArgs {
     /// Whether DPDK was given a device to use.
+    #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
     pub fn dpdk_configured(&self) -> bool {
         !self.dpdk_vdevs.is_empty() || !self.dpdk_pci.is_empty()
     }

@@ -15,6 +15,9 @@ impl Fs {
             root: root.to_path_buf(),
         }
     }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
     /// Whether this reads the live system (so external tools may be asked too).
     pub fn is_real_root(&self) -> bool {
         self.root == Path::new("/")

@@ -1,0 +1,15 @@
+//! `neo-accel` owns batch compression: the [`Codec`] trait over whole batches
+//! (caller-provided buffers, a bound on decompressed size, stable ids), the
+//! software codecs (lz4, zstd, raw deflate), detection of Intel IAA and QAT
+//! devices and libraries under a root path, and the [`Registry`] that picks a
+//! backend per codec and records why. `docs/accel.md` has the details.
+
+pub mod codec;
+pub mod detect;
+pub mod registry;
+mod software;
+
+pub use codec::{Codec, CodecError, CodecId};
+pub use detect::{Detection, LibraryProbe, SystemLibraries};
+pub use registry::{Backend, Choice, Overrides, Registry};
+pub use software::{Deflate, Lz4, Zstd};
