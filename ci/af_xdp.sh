@@ -10,8 +10,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 neo="${1:-$here/../target/release/neo}"
 . "$here/netns.sh"
 
-if [ "$(id -u)" != 0 ]; then
-    if [ "${CI:-}" = true ]; then echo "ci/af_xdp.sh: CI must run as root" >&2; exit 1; fi
+require_root ci/af_xdp.sh "network namespaces, XDP, AF_XDP"
     echo "SKIPPED ci/af_xdp.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
     exit 0
 fi

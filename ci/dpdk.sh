@@ -13,8 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 neo="${1:-$here/../target/release/neo}"
 . "$here/netns.sh"
 
-if [ "$(id -u)" != 0 ]; then
-    if [ "${CI:-}" = true ]; then echo "ci/dpdk.sh: CI must run as root" >&2; exit 1; fi
+require_root ci/dpdk.sh "network namespaces, AF_PACKET, TAP"
     echo "SKIPPED ci/dpdk.sh: needs root (network namespaces, AF_PACKET, TAP)" >&2
     exit 0
 fi

@@ -70,3 +70,12 @@ netns_drop_counters() {
 
 in_a() { ip netns exec "$NEO_NS_A" "$@"; }
 in_b() { ip netns exec "$NEO_NS_B" "$@"; }
+
+# require_root NAME WHY: exits the calling script — failing in CI, skipping
+# loudly elsewhere — unless it runs as root.
+require_root() {
+    [ "$(id -u)" = 0 ] && return 0
+    if [ "${CI:-}" = true ]; then echo "$1: CI must run as root" >&2; exit 1; fi
+    echo "SKIPPED $1: needs root ($2)" >&2
+    exit 0
+}

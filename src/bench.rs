@@ -154,18 +154,10 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         }
         #[cfg(feature = "af-xdp")]
         "af-xdp" => {
-            let Some(addr) = args.connect else {
-                bail!("--connect is required with --transport af-xdp (the server runs on another interface)");
-            };
-            let local = crate::fast::engine_addr(
-                args.local
-                    .context("--local is required with --transport af-xdp")?,
-                "--local",
-            )?;
-            let peer = crate::fast::engine_addr(addr, "--connect")?;
+            let (peer, local) = raw_endpoints(&args, "af-xdp")?;
             rtt_on(
                 crate::fast::af_xdp(&args.fast, local, Some(peer), max_message)?,
-                addr,
+                SocketAddr::V4(peer),
                 &args,
             )
         }
@@ -173,17 +165,10 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
         #[cfg(feature = "dpdk")]
         "dpdk" => {
-            let Some(addr) = args.connect else {
-                bail!("--connect is required with --transport dpdk");
-            };
-            let local = crate::fast::engine_addr(
-                args.local
-                    .context("--local is required with --transport dpdk")?,
-                "--local",
-            )?;
+            let (peer, local) = raw_endpoints(&args, "dpdk")?;
             rtt_on(
                 crate::fast::dpdk(&args.fast, local, max_message)?,
-                addr,
+                SocketAddr::V4(peer),
                 &args,
             )
         }
@@ -193,6 +178,25 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
             "transport `{other}` is not available in this build (tcp, af-xdp; see `neo doctor`)"
         ),
     }
+}
+
+/// The server and the client's own engine address of a raw-frame transport:
+/// both are required and must be concrete IPv4 addresses.
+#[cfg(any(feature = "af-xdp", feature = "dpdk"))]
+fn raw_endpoints(
+    args: &RttArgs,
+    transport: &str,
+) -> anyhow::Result<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
+    let Some(addr) = args.connect else {
+        bail!("--connect is required with --transport {transport} (the server runs on another interface)");
+    };
+    let Some(local) = args.local else {
+        bail!("--local is required with --transport {transport}");
+    };
+    Ok((
+        crate::fast::engine_addr(addr, "--connect")?,
+        crate::fast::engine_addr(local, "--local")?,
+    ))
 }
 
 fn rtt_on<T: Transport>(transport: T, addr: SocketAddr, args: &RttArgs) -> anyhow::Result<()> {

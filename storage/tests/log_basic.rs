@@ -23,6 +23,19 @@ fn fill(log: &mut Log, n: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
+fn count_segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count()
+}
+
 /// Reads every batch from the start and returns (base offset, seq).
 fn read_all(log: &neo_storage::LogReader) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
@@ -46,16 +59,7 @@ fn append_fetch_roll_and_reopen_clean() {
     let written = fill(&mut log, 200);
     let r = log.reader();
     assert_eq!(read_all(&r), written);
-    let segments = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
-        })
-        .count();
+    let segments = count_segments(dir.path());
     assert!(segments > 5, "rolled by size into {segments} segments");
     // Fetch from the middle of a multi-record batch returns that batch.
     let (base, _) = written[100];
@@ -294,16 +298,7 @@ fn roll_by_age_and_retention_by_age() {
         .as_millis() as i64;
     let fresh = neo_storage::BatchMeta::simple(1, now);
     log.append(&fresh, &payload(1, 10)).unwrap();
-    let logs = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
-        })
-        .count();
+    let logs = count_segments(dir.path());
     assert_eq!(logs, 2, "rolled by age");
     let rep = log.apply_retention().unwrap();
     assert_eq!(rep.segments_deleted, 1);
