@@ -14,9 +14,6 @@ neo="${1:-$here/../target/release/neo}"
 . "$here/netns.sh"
 
 require_root ci/dpdk.sh "network namespaces, AF_PACKET, TAP"
-    echo "SKIPPED ci/dpdk.sh: needs root (network namespaces, AF_PACKET, TAP)" >&2
-    exit 0
-fi
 
 passed=0
 # start_server NS LOG ARGS...: runs `neo serve` in NS, waits until it serves.
