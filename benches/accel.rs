@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use neo_accel::{Codec, Deflate, Lz4, Zstd};
+use neo_accel::{Codec, Deflate, DeflateMiniz, Lz4, Zstd};
 
 const SIZE: usize = 1 << 20;
 
@@ -52,7 +52,8 @@ fn codecs(c: &mut Criterion) {
         let mut impls: Vec<(&str, Box<dyn Codec>)> = vec![
             ("lz4", Box::new(Lz4)),
             ("zstd3", Box::new(Zstd::new(3).unwrap())),
-            ("deflate6", Box::new(Deflate::new(6))),
+            ("deflate6_isal", Box::new(Deflate::new(6))),
+            ("deflate6_miniz", Box::new(DeflateMiniz::new(6))),
         ];
         for (label, codec) in impls.iter_mut() {
             let n = codec.compress(&data, &mut out).unwrap();

@@ -12,4 +12,4 @@ mod software;
 pub use codec::{Codec, CodecError, CodecId};
 pub use detect::{Detection, LibraryProbe, SystemLibraries};
 pub use registry::{Backend, Choice, Overrides, Registry};
-pub use software::{Deflate, Lz4, Zstd};
+pub use software::{Deflate, DeflateMiniz, Lz4, Zstd};

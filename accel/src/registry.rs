@@ -73,7 +73,8 @@ fn software(codec: CodecId) -> &'static str {
     match codec {
         CodecId::Lz4 => "lz4_flex",
         CodecId::Zstd => "libzstd",
-        _ => "miniz_oxide (ISA-L not bound yet)",
+        _ if cfg!(feature = "isal") => "ISA-L igzip",
+        _ => "miniz_oxide (built without the isal feature)",
     }
 }
 

@@ -112,13 +112,101 @@ impl Codec for Zstd {
     }
 }
 
-/// Raw deflate (RFC 1951, no zlib or gzip wrapper) via miniz_oxide.
+/// Raw deflate (RFC 1951, no zlib or gzip wrapper): ISA-L's igzip when built
+/// with the `isal` feature (the fastest software path), miniz_oxide otherwise.
 pub struct Deflate {
+    #[cfg(feature = "isal")]
+    isal: (neo_ffi_isal::Deflater, neo_ffi_isal::Inflater),
+    #[cfg(not(feature = "isal"))]
+    miniz: DeflateMiniz,
+}
+
+impl Deflate {
+    /// `level` 0..=9 (zlib's scale; ISA-L maps 1–3 → 1, 4–6 → 2, 7–9 → 3).
+    pub fn new(level: u8) -> Self {
+        #[cfg(feature = "isal")]
+        {
+            let l = match level {
+                0 => 0,
+                1..=3 => 1,
+                4..=6 => 2,
+                _ => 3,
+            };
+            Self {
+                isal: (
+                    neo_ffi_isal::Deflater::new(l),
+                    neo_ffi_isal::Inflater::default(),
+                ),
+            }
+        }
+        #[cfg(not(feature = "isal"))]
+        Self {
+            miniz: DeflateMiniz::new(level),
+        }
+    }
+}
+
+impl Codec for Deflate {
+    fn id(&self) -> CodecId {
+        CodecId::Deflate
+    }
+    fn backend(&self) -> &'static str {
+        if cfg!(feature = "isal") {
+            "software (ISA-L igzip)"
+        } else {
+            "software (miniz_oxide)"
+        }
+    }
+    fn max_compressed_len(&self, len: usize) -> usize {
+        len + len / 8 + 1024
+    }
+    #[cfg(feature = "isal")]
+    fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
+        let need = self.max_compressed_len(input.len());
+        self.isal.0.compress(input, out).map_err(|e| match e {
+            neo_ffi_isal::IsalError::Overflow => CodecError::OutputTooSmall {
+                codec: "deflate",
+                have: out.len(),
+                need,
+            },
+            other => CodecError::Corrupt {
+                codec: "deflate",
+                reason: other.to_string(),
+            },
+        })
+    }
+    #[cfg(feature = "isal")]
+    fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
+        let bound = out.len();
+        self.isal.1.decompress(input, out).map_err(|e| match e {
+            neo_ffi_isal::IsalError::Overflow => CodecError::TooLarge {
+                codec: "deflate",
+                bound,
+            },
+            other => CodecError::Corrupt {
+                codec: "deflate",
+                reason: other.to_string(),
+            },
+        })
+    }
+    #[cfg(not(feature = "isal"))]
+    fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
+        self.miniz.compress(input, out)
+    }
+    #[cfg(not(feature = "isal"))]
+    fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
+        self.miniz.decompress(input, out)
+    }
+}
+
+/// Raw deflate via miniz_oxide (pure Rust): the fallback when ISA-L is not
+/// built in, and an independent implementation for cross-decoding tests.
+pub struct DeflateMiniz {
     c: Box<miniz_oxide::deflate::core::CompressorOxide>,
     d: Box<miniz_oxide::inflate::core::DecompressorOxide>,
 }
 
-impl Deflate {
+impl DeflateMiniz {
     /// `level` 0..=10.
     pub fn new(level: u8) -> Self {
         let flags = miniz_oxide::deflate::core::create_comp_flags_from_zip_params(
@@ -133,7 +221,7 @@ impl Deflate {
     }
 }
 
-impl Codec for Deflate {
+impl Codec for DeflateMiniz {
     fn id(&self) -> CodecId {
         CodecId::Deflate
     }

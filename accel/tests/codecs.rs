@@ -2,7 +2,7 @@
 //! deflate and zlib's inflater decode each other; arbitrary bytes never panic
 //! a decompressor.
 
-use neo_accel::{Codec, CodecError, Deflate, Lz4, Zstd};
+use neo_accel::{Codec, CodecError, Deflate, DeflateMiniz, Lz4, Zstd};
 use proptest::prelude::*;
 
 fn codecs() -> Vec<Box<dyn Codec>> {
@@ -83,6 +83,26 @@ fn decompression_bound_is_enforced() {
             c.backend()
         );
     }
+}
+
+#[test]
+fn both_deflate_implementations_decode_each_other() {
+    let data = json_lines(3000);
+    let cross = |enc: &mut dyn Codec, dec: &mut dyn Codec| {
+        let mut comp = vec![0u8; enc.max_compressed_len(data.len())];
+        let n = enc.compress(&data, &mut comp).unwrap();
+        let mut out = vec![0u8; data.len()];
+        assert_eq!(
+            dec.decompress(&comp[..n], &mut out).unwrap(),
+            data.len(),
+            "{} -> {}",
+            enc.backend(),
+            dec.backend()
+        );
+        assert!(out == data);
+    };
+    cross(&mut Deflate::new(6), &mut DeflateMiniz::new(6));
+    cross(&mut DeflateMiniz::new(6), &mut Deflate::new(6));
 }
 
 #[test]
