@@ -1,7 +1,9 @@
-//! Compression throughput (MB/s of input) and ratio per codec on a corpus the
-//! bench generates — JSON log lines, metric samples, random bytes — with the
-//! bare crate call (lz4_flex, zstd) in the same run as the baseline for the
-//! `Codec` path.
+//! Compression and decompression throughput (bytes of uncompressed data per
+//! second) and compression ratio per codec on a corpus the bench generates —
+//! JSON log lines, metric samples, random bytes, 1 MiB each — with the bare
+//! crate calls (lz4_flex, zstd) in the same run as the baselines for the
+//! `Codec` path. Deflate is ISA-L's igzip (the bench builds neo-accel with
+//! `isal`) and miniz_oxide.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -41,21 +43,31 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     vec![("json", json), ("metrics", metrics), ("random", random)]
 }
 
-fn codecs(c: &mut Criterion) {
-    let mut g = c.benchmark_group("compress");
-    g.warm_up_time(Duration::from_millis(300))
+fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
-        .sample_size(20);
+        .sample_size(10);
+}
+
+/// The `Codec` implementations measured, with their labels.
+fn impls() -> Vec<(&'static str, Box<dyn Codec>)> {
+    vec![
+        ("lz4", Box::new(Lz4)),
+        ("zstd1", Box::new(Zstd::new(1).unwrap())),
+        ("zstd3", Box::new(Zstd::new(3).unwrap())),
+        ("deflate1_isal", Box::new(Deflate::new(1))),
+        ("deflate6_isal", Box::new(Deflate::new(6))),
+        ("deflate6_miniz", Box::new(DeflateMiniz::new(6))),
+    ]
+}
+
+fn compress(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compress");
+    configure(&mut g);
     let mut out = vec![0u8; SIZE * 2];
     for (name, data) in corpus() {
         g.throughput(Throughput::Bytes(data.len() as u64));
-        let mut impls: Vec<(&str, Box<dyn Codec>)> = vec![
-            ("lz4", Box::new(Lz4)),
-            ("zstd3", Box::new(Zstd::new(3).unwrap())),
-            ("deflate6_isal", Box::new(Deflate::new(6))),
-            ("deflate6_miniz", Box::new(DeflateMiniz::new(6))),
-        ];
-        for (label, codec) in impls.iter_mut() {
+        for (label, mut codec) in impls() {
             let n = codec.compress(&data, &mut out).unwrap();
             eprintln!(
                 "ratio {label}/{name}: {:.3} ({} -> {} bytes)",
@@ -80,5 +92,38 @@ fn codecs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codecs);
+/// Decompression throughput, in bytes of decompressed output.
+fn decompress(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decompress");
+    configure(&mut g);
+    let mut out = vec![0u8; SIZE];
+    for (name, data) in corpus() {
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        for (label, mut codec) in impls() {
+            if label == "zstd1" || label == "deflate1_isal" {
+                continue;
+            }
+            let mut comp = vec![0u8; codec.max_compressed_len(data.len())];
+            let n = codec.compress(&data, &mut comp).unwrap();
+            comp.truncate(n);
+            g.bench_with_input(
+                BenchmarkId::new(format!("codec_{label}"), name),
+                &comp,
+                |b, c| b.iter(|| black_box(codec.decompress(c, &mut out).unwrap())),
+            );
+        }
+        let lz4 = lz4_flex::block::compress(&data);
+        g.bench_with_input(BenchmarkId::new("bare_lz4_flex", name), &lz4, |b, c| {
+            b.iter(|| black_box(lz4_flex::block::decompress_into(c, &mut out).unwrap()))
+        });
+        let zc = zstd::bulk::compress(&data, 3).unwrap();
+        let mut z = zstd::bulk::Decompressor::new().unwrap();
+        g.bench_with_input(BenchmarkId::new("bare_zstd3", name), &zc, |b, c| {
+            b.iter(|| black_box(z.decompress_to_buffer(c, &mut out[..]).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, compress, decompress);
 criterion_main!(benches);

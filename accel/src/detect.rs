@@ -1,8 +1,8 @@
 //! What compression hardware and libraries a node has: Intel IAA work queues
 //! (idxd, under `sys/bus/dsa/devices`), IAA and QAT PCI functions (by PCI id),
-//! QAT device nodes (`/dev/qat_*`, vfio groups), and whether QPL and qatlib
-//! load. Everything is read under a root directory so tests use crafted trees;
-//! unreadable entries become reasons, never panics.
+//! QAT device nodes (`/dev/qat_*`, vfio groups), and whether QPL, qatlib and
+//! QATzip load. Everything is read under a root directory so tests use crafted
+//! trees; unreadable entries become reasons, never panics.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,10 @@ const QAT_PCI: &[(&str, &str, &str)] = &[
     ("0x37c9", "C62x", "VF"),
     ("0x19e2", "C3xxx", "PF"),
     ("0x19e3", "C3xxx", "VF"),
+    ("0x18ee", "200xx", "PF"),
+    ("0x18ef", "200xx", "VF"),
+    ("0x6f54", "D15xx", "PF"),
+    ("0x6f55", "D15xx", "VF"),
     ("0x18a0", "C4xxx", "PF"),
     ("0x18a1", "C4xxx", "VF"),
     ("0x4940", "4xxx", "PF"),
@@ -52,6 +56,8 @@ pub struct WorkQueue {
     pub state: String,
     pub mode: String,
     pub kind: String,
+    /// `/dev/iax/<name>` exists: the character device QPL opens.
+    pub dev_node: bool,
 }
 
 /// Everything detection found.
@@ -64,6 +70,11 @@ pub struct Detection {
     pub qat_device_nodes: Vec<String>,
     pub qpl: Result<String, String>,
     pub qatlib: Result<String, String>,
+    pub qatzip: Result<String, String>,
+    /// Why `sys/bus/dsa/devices` could not be listed (absent is not an error).
+    pub dsa_error: Option<String>,
+    /// Why `sys/bus/pci/devices` could not be listed (absent is not an error).
+    pub pci_error: Option<String>,
 }
 
 struct Fs<'a>(&'a Path);
@@ -78,16 +89,23 @@ impl Fs<'_> {
             .map(|s| s.trim().to_string())
             .map_err(|e| format!("{}: {e}", p.display()))
     }
-    fn list(&self, rel: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.path(rel))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Sorted names in a directory; a missing directory is empty, any other
+    /// failure is the error.
+    fn try_list(&self, rel: &str) -> Result<Vec<String>, String> {
+        let p = self.path(rel);
+        let mut v: Vec<String> = match std::fs::read_dir(&p) {
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+        };
         v.sort();
-        v
+        Ok(v)
+    }
+    fn list(&self, rel: &str) -> Vec<String> {
+        self.try_list(rel).unwrap_or_default()
     }
     fn link_name(&self, rel: &str) -> Option<String> {
         std::fs::read_link(self.path(rel))
@@ -108,9 +126,16 @@ impl Detection {
             qat_pci: Vec::new(),
             qat_device_nodes: Vec::new(),
             qpl: libs.load(&["libqpl.so.1", "libqpl.so"]),
-            qatlib: libs.load(&["libqat.so.4", "libqat.so"]),
+            qatlib: libs.load(&["libqat.so.4", "libqat.so.3", "libqat.so.2", "libqat_s.so"]),
+            qatzip: libs.load(&["libqatzip.so.3", "libqatzip.so"]),
+            dsa_error: None,
+            pci_error: None,
         };
-        for dev in fs.list("sys/bus/dsa/devices") {
+        let dsa = fs.try_list("sys/bus/dsa/devices").unwrap_or_else(|e| {
+            d.dsa_error = Some(e);
+            Vec::new()
+        });
+        for dev in dsa {
             let base = format!("sys/bus/dsa/devices/{dev}");
             if dev.starts_with("iax") {
                 d.iaa_devices.push((
@@ -126,6 +151,7 @@ impl Detection {
                     state: read("state"),
                     mode: read("mode"),
                     kind: read("type"),
+                    dev_node: fs.path(&format!("dev/iax/{dev}")).exists(),
                     name: dev,
                 });
             }
@@ -140,7 +166,11 @@ impl Detection {
             ids.iter()
                 .any(|i| w.name.trim_start_matches("wq").split('.').next() == Some(i))
         });
-        for addr in fs.list("sys/bus/pci/devices") {
+        let pci = fs.try_list("sys/bus/pci/devices").unwrap_or_else(|e| {
+            d.pci_error = Some(e);
+            Vec::new()
+        });
+        for addr in pci {
             let base = format!("sys/bus/pci/devices/{addr}");
             if fs.read(&format!("{base}/vendor")).as_deref() != Ok(INTEL) {
                 continue;
@@ -186,6 +216,10 @@ impl Detection {
     /// One line per device family and library, for `neo doctor`.
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![match (self.iaa_devices.len(), self.usable_iaa_queues()) {
+            (0, _) if self.dsa_error.is_some() => format!(
+                "IAA: unknown, /sys/bus/dsa/devices is unreadable ({})",
+                self.dsa_error.as_deref().unwrap_or_default()
+            ),
             (0, _) if self.iaa_pci.is_empty() => {
                 "IAA: none (no iax device under /sys/bus/dsa/devices)".to_string()
             }
@@ -196,17 +230,30 @@ impl Detection {
             (n, 0) => format!(
                 "IAA: {n} device(s) but no enabled user work queue (configure with accel-config)"
             ),
-            (n, q) => format!("IAA: {n} device(s), {q} enabled user work queue(s)"),
+            (n, q) => {
+                let nodes = self
+                    .iaa_work_queues
+                    .iter()
+                    .filter(|w| w.state == "enabled" && w.kind == "user" && w.dev_node)
+                    .count();
+                format!(
+                    "IAA: {n} device(s), {q} enabled user work queue(s), {nodes} with a /dev/iax node"
+                )
+            }
         }];
         out.push(match &self.qpl {
             Ok(n) => format!("QPL: {n} loads"),
             Err(_) => "QPL: libqpl.so.1 not installed".into(),
         });
-        out.push(if self.qat_pci.is_empty() {
-            "QAT: none (no QAT PCI function)".into()
-        } else {
-            format!("QAT: {}", self.qat_pci.join("; "))
-        });
+        out.push(
+            if let (true, Some(e)) = (self.qat_pci.is_empty(), &self.pci_error) {
+                format!("QAT: unknown, the PCI tree is unreadable ({e})")
+            } else if self.qat_pci.is_empty() {
+                "QAT: none (no QAT PCI function)".into()
+            } else {
+                format!("QAT: {}", self.qat_pci.join("; "))
+            },
+        );
         if !self.qat_device_nodes.is_empty() {
             out.push(format!(
                 "QAT endpoints: {}",
@@ -216,6 +263,10 @@ impl Detection {
         out.push(match &self.qatlib {
             Ok(n) => format!("qatlib: {n} loads"),
             Err(_) => "qatlib: not installed".into(),
+        });
+        out.push(match &self.qatzip {
+            Ok(n) => format!("QATzip: {n} loads"),
+            Err(_) => "QATzip: libqatzip.so.3 not installed".into(),
         });
         out
     }

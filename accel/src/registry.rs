@@ -4,9 +4,10 @@
 //! fallback).
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::codec::{Codec, CodecId};
-use crate::detect::Detection;
+use crate::detect::{Detection, SystemLibraries};
 use crate::software::{Deflate, Lz4, Zstd};
 
 /// Where a codec runs.
@@ -29,6 +30,9 @@ pub struct Choice {
 /// Configured backends per codec name ("deflate" -> "software" | "iaa" | "qat" | "auto").
 pub type Overrides = HashMap<String, String>;
 
+/// The codecs the registry decides for, in the order it reports them.
+pub const CODECS: [CodecId; 3] = [CodecId::Lz4, CodecId::Zstd, CodecId::Deflate];
+
 /// The choices for every codec.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -38,9 +42,20 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Decides per codec from a detection. An override naming an unknown
+    /// codec or backend, or hardware that cannot run the codec here, is an
+    /// error with the reason.
     pub fn new(d: &Detection, overrides: &Overrides) -> Result<Self, String> {
+        if let Some(k) = overrides
+            .keys()
+            .find(|k| !CODECS.iter().any(|c| c.name() == k.as_str()))
+        {
+            return Err(format!(
+                "unknown codec `{k}` in the accel overrides (lz4, zstd, deflate)"
+            ));
+        }
         let mut choices = Vec::new();
-        for codec in [CodecId::Lz4, CodecId::Zstd, CodecId::Deflate] {
+        for codec in CODECS {
             let wanted = overrides
                 .get(codec.name())
                 .map(String::as_str)
@@ -54,11 +69,32 @@ impl Registry {
         })
     }
 
+    /// Detects this node under `root` (`/` in production) with the real
+    /// dynamic loader, then decides as [`Registry::new`].
+    pub fn detect(root: &Path, overrides: &Overrides) -> Result<Self, String> {
+        Self::new(&Detection::detect(root, &SystemLibraries), overrides)
+    }
+
+    /// Levels for the codecs [`Registry::codec`] builds (zstd 1..=22, default
+    /// 3; deflate 0..=9, default 6).
+    pub fn with_levels(mut self, zstd_level: i32, deflate_level: u8) -> Self {
+        self.zstd_level = zstd_level;
+        self.deflate_level = deflate_level;
+        self
+    }
+
     pub fn choices(&self) -> &[Choice] {
         &self.choices
     }
 
+    /// The choice for one codec (`None` for [`CodecId::None`]).
+    pub fn choice(&self, id: CodecId) -> Option<&Choice> {
+        self.choices.iter().find(|c| c.codec == id)
+    }
+
     /// A codec instance as chosen (software today in every case; see `choose`).
+    /// `None` for [`CodecId::None`] (the payload is stored as is) or a zstd
+    /// level libzstd refuses.
     pub fn codec(&self, id: CodecId) -> Option<Box<dyn Codec>> {
         Some(match id {
             CodecId::None => return None,
@@ -74,7 +110,39 @@ fn software(codec: CodecId) -> &'static str {
         CodecId::Lz4 => "lz4_flex",
         CodecId::Zstd => "libzstd",
         _ if cfg!(feature = "isal") => "ISA-L igzip",
-        _ => "miniz_oxide (built without the isal feature)",
+        _ => "miniz_oxide; built without the isal feature",
+    }
+}
+
+/// Why IAA does not run deflate here.
+fn iaa_why(d: &Detection) -> String {
+    if d.usable_iaa_queues() == 0 {
+        if let (true, Some(e)) = (d.iaa_devices.is_empty(), &d.dsa_error) {
+            format!("cannot list IAA devices ({e})")
+        } else if d.iaa_devices.is_empty() {
+            "no IAA work queue under /sys/bus/dsa/devices".to_string()
+        } else {
+            "IAA present but no enabled user work queue".to_string()
+        }
+    } else if let Err(e) = &d.qpl {
+        format!("IAA work queues present but libqpl does not load ({e})")
+    } else {
+        // Library present and device present: the job path is what is missing.
+        "IAA and libqpl present, but this build has no QPL job path yet".to_string()
+    }
+}
+
+/// Why QAT does not run any codec here.
+fn qat_why(d: &Detection) -> String {
+    if d.qat_pci.is_empty() {
+        match &d.pci_error {
+            Some(e) => format!("cannot list PCI devices ({e})"),
+            None => "no QAT device".to_string(),
+        }
+    } else if let Err(e) = &d.qatzip {
+        format!("QAT present but libqatzip does not load ({e})")
+    } else {
+        "QAT and QATzip present, but this build has no QATzip path yet".to_string()
     }
 }
 
@@ -85,44 +153,23 @@ fn choose(codec: CodecId, wanted: &str, d: &Detection) -> Result<Choice, String>
         implementation: software(codec),
         reason,
     };
-    let iaa_hw = d.usable_iaa_queues() > 0;
-    let iaa_why = if !iaa_hw {
-        if d.iaa_devices.is_empty() {
-            "no IAA work queue under /sys/bus/dsa/devices".to_string()
-        } else {
-            "IAA present but no enabled user work queue".to_string()
-        }
-    } else if let Err(e) = &d.qpl {
-        format!("IAA work queues present but libqpl does not load ({e})")
-    } else {
-        // Library present and device present: the job path is what is missing.
-        "IAA and libqpl present, but this build has no QPL job path yet".to_string()
-    };
     match (codec, wanted) {
         (_, "software") => Ok(sw("software forced by configuration".into())),
         (CodecId::Deflate, "iaa") => Err(format!(
-            "deflate = \"iaa\" was configured, but IAA is unusable: {iaa_why}"
+            "deflate = \"iaa\" was configured, but IAA is unusable: {}",
+            iaa_why(d)
         )),
         (_, "iaa") => Err(format!(
             "{} cannot run on IAA (IAA speaks deflate only)",
             codec.name()
         )),
         (_, "qat") => Err(format!(
-            "{} = \"qat\" was configured, but {}",
+            "{} = \"qat\" was configured, but QAT is unusable: {}",
             codec.name(),
-            if d.qat_pci.is_empty() {
-                "no QAT device is present".into()
-            } else {
-                "this build has no QATzip path yet".to_string()
-            }
+            qat_why(d)
         )),
-        (_, "auto") => Ok(match codec {
-            CodecId::Deflate => sw(iaa_why),
-            _ => sw(format!(
-                "no offload engine for {} (IAA speaks deflate)",
-                codec.name()
-            )),
-        }),
+        (CodecId::Deflate, "auto") => Ok(sw(format!("{}; {}", iaa_why(d), qat_why(d)))),
+        (_, "auto") => Ok(sw(format!("IAA speaks deflate only; {}", qat_why(d)))),
         (_, other) => Err(format!(
             "unknown backend `{other}` for {} (auto, software, iaa, qat)",
             codec.name()
