@@ -1,0 +1,652 @@
+//! The broker's state and request logic, free of transport: topics, groups,
+//! committed offsets, producer ids, and the answers it owes (produce acks
+//! waiting for durability, fetches waiting for data, joins waiting for a
+//! rebalance). [`crate::service`] puts it on an RPC server's poll loop.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use neo_storage::FetchView;
+use neo_transports::rpc::Deferred;
+
+use crate::groups::{Completion, Group, JoinOutcome};
+use crate::offsets::OffsetStore;
+use crate::producer_ids::ProducerIds;
+use crate::protocol::*;
+use crate::records::{for_each_record, Codecs};
+use crate::topics::Topics;
+
+/// Broker-wide settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub data_dir: PathBuf,
+    /// Settings a created topic starts from.
+    pub topic_defaults: TopicConfig,
+    /// Longest a fetch may ask to wait.
+    pub max_fetch_wait: Duration,
+    /// Largest uncompressed batch the broker decompresses to check it.
+    pub max_uncompressed: usize,
+    /// How often retention runs.
+    pub retention_check: Duration,
+}
+
+impl BrokerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            topic_defaults: TopicConfig::default(),
+            max_fetch_wait: Duration::from_secs(30),
+            max_uncompressed: 64 << 20,
+            retention_check: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters, for status and tests.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BrokerStats {
+    pub produce_requests: u64,
+    pub produce_errors: u64,
+    pub duplicates: u64,
+    pub records_in: u64,
+    pub bytes_in: u64,
+    pub fetch_requests: u64,
+    pub fetches_held: u64,
+    pub bytes_out: u64,
+    pub commits: u64,
+}
+
+enum AckOn {
+    Partition { topic: String, partition: u32 },
+    Offsets,
+}
+
+struct PendingAck {
+    call: Deferred,
+    on: AckOn,
+    last_offset: u64,
+    body: Vec<u8>,
+}
+
+struct PendingFetch {
+    call: Deferred,
+    req: Fetch,
+    deadline: Instant,
+}
+
+/// What a handler produced: an answer now, or a promise kept by [`Broker::tick`].
+pub enum Answer {
+    Now(Vec<u8>),
+    Held,
+}
+
+/// A fetch ready to write: the head and the views whose bytes follow it.
+pub struct FetchReply {
+    pub head: Vec<u8>,
+    pub views: Vec<FetchView>,
+}
+
+impl FetchReply {
+    pub fn len(&self) -> usize {
+        self.head.len() + self.views.iter().map(|v| v.bytes().len()).sum::<usize>()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Writes head and batches into `buf` (exactly [`FetchReply::len`] bytes).
+    pub fn write(&self, buf: &mut [u8]) {
+        let mut at = self.head.len();
+        buf[..at].copy_from_slice(&self.head);
+        for v in &self.views {
+            let b = v.bytes();
+            buf[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+    }
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len()];
+        self.write(&mut v);
+        v
+    }
+}
+
+pub struct Broker {
+    cfg: BrokerConfig,
+    topics: Topics,
+    groups: HashMap<String, Group>,
+    offsets: OffsetStore,
+    producer_ids: ProducerIds,
+    codecs: Codecs,
+    acks: Vec<PendingAck>,
+    fetches: Vec<PendingFetch>,
+    joins: Vec<Completion>,
+    /// Answers to held calls that are ready now (e.g. a refused join).
+    ready: Vec<(Deferred, Vec<u8>)>,
+    appends: u64,
+    appends_seen: u64,
+    last_retention: Instant,
+    last_group_tick: Instant,
+    stats: BrokerStats,
+}
+
+/// How often group sessions and rebalance deadlines are checked.
+const GROUP_TICK: Duration = Duration::from_millis(5);
+
+fn validate_group(name: &str) -> Result<(), BrokerError> {
+    if name.is_empty() || name.len() > 249 || name.chars().any(|c| c.is_control()) {
+        return Err(BrokerError::InvalidRequest(
+            "a group name is 1 to 249 characters, none of them control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Opens the data directory, recovering every partition and the offsets log.
+    pub fn open(cfg: BrokerConfig) -> Result<Self, BrokerError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            BrokerError::Storage(format!("creating {}: {e}", cfg.data_dir.display()))
+        })?;
+        Ok(Self {
+            topics: Topics::open(&cfg.data_dir)?,
+            offsets: OffsetStore::open(&cfg.data_dir)?,
+            producer_ids: ProducerIds::open(&cfg.data_dir)?,
+            codecs: Codecs::software(),
+            groups: HashMap::new(),
+            acks: Vec::new(),
+            fetches: Vec::new(),
+            joins: Vec::new(),
+            ready: Vec::new(),
+            appends: 0,
+            appends_seen: 0,
+            last_retention: Instant::now(),
+            last_group_tick: Instant::now(),
+            stats: BrokerStats::default(),
+            cfg,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.cfg.data_dir
+    }
+    pub fn stats(&self) -> &BrokerStats {
+        &self.stats
+    }
+    /// Answers are owed: the poll loop must not sleep long.
+    pub fn has_pending(&self) -> bool {
+        !self.acks.is_empty()
+            || !self.fetches.is_empty()
+            || !self.joins.is_empty()
+            || !self.ready.is_empty()
+    }
+
+    pub fn create_topic(&mut self, req: &CreateTopic) -> Result<(), BrokerError> {
+        self.topics.create(&req.name, req.config.clone())?;
+        tracing::info!(topic = %req.name, partitions = req.config.partitions, "topic created");
+        Ok(())
+    }
+
+    pub fn delete_topic(&mut self, name: &str) -> Result<(), BrokerError> {
+        self.topics.delete(name)?;
+        tracing::info!(topic = %name, "topic deleted");
+        Ok(())
+    }
+
+    pub fn topic_defaults(&self) -> &TopicConfig {
+        &self.cfg.topic_defaults
+    }
+
+    pub fn list_topics(&self) -> Vec<String> {
+        self.topics.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription, BrokerError> {
+        let t = self.topics.get(name)?;
+        Ok(TopicDescription {
+            name: name.into(),
+            config: t.config.clone(),
+            partitions: t
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let r = p.reader();
+                    PartitionInfo {
+                        partition: i as u32,
+                        start_offset: r.start_offset(),
+                        end_offset: r.end_offset(),
+                        durable_end: r.durable_end(),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    fn check_batch(&mut self, req: &Produce<'_>) -> Result<(), BrokerError> {
+        let max = self.topics.get(req.topic)?.config.max_batch_bytes as usize;
+        if req.records.len() > max {
+            return Err(BrokerError::BatchTooLarge {
+                len: req.records.len(),
+                max,
+            });
+        }
+        if req.record_count == 0 {
+            return Err(BrokerError::CorruptBatch(
+                "a batch has at least one record".into(),
+            ));
+        }
+        if req.max_timestamp < req.first_timestamp {
+            return Err(BrokerError::CorruptBatch(format!(
+                "max timestamp {} before the first {}",
+                req.max_timestamp, req.first_timestamp
+            )));
+        }
+        let records = self
+            .codecs
+            .records(req.codec, req.records, self.cfg.max_uncompressed)
+            .map_err(BrokerError::CorruptBatch)?;
+        let mut max_ts = i64::MIN;
+        for_each_record(records, req.record_count, 0, req.first_timestamp, |r| {
+            max_ts = max_ts.max(r.timestamp)
+        })
+        .map_err(BrokerError::CorruptBatch)?;
+        if max_ts != req.max_timestamp {
+            return Err(BrokerError::CorruptBatch(format!(
+                "records' newest timestamp {max_ts} is not the batch's max {}",
+                req.max_timestamp
+            )));
+        }
+        Ok(())
+    }
+
+    /// A produce: validated, deduplicated, appended; answered now or once durable.
+    pub fn produce(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer {
+        self.stats.produce_requests += 1;
+        let result = decode_request::<Produce>(body, "Produce").and_then(|req| {
+            self.topics.partition(req.topic, req.partition)?;
+            self.check_batch(&req)?;
+            let part = self.topics.partition_mut(req.topic, req.partition)?;
+            let out = part.produce(&req)?;
+            let durable = part.is_durable(out.last_offset);
+            Ok((req, out, durable))
+        });
+        match result {
+            Err(e) => {
+                self.stats.produce_errors += 1;
+                Answer::Now(encode_result::<Produced>(&Err(e)))
+            }
+            Ok((req, out, durable)) => {
+                if out.duplicate {
+                    self.stats.duplicates += 1;
+                } else {
+                    self.appends += 1;
+                    self.stats.records_in += req.record_count as u64;
+                    self.stats.bytes_in += req.records.len() as u64;
+                }
+                let body = encode_result::<Produced>(&Ok(out));
+                if req.acks != Acks::All || durable {
+                    return Answer::Now(body);
+                }
+                self.acks.push(PendingAck {
+                    call: call(),
+                    on: AckOn::Partition {
+                        topic: req.topic.into(),
+                        partition: req.partition,
+                    },
+                    last_offset: out.last_offset,
+                    body,
+                });
+                Answer::Held
+            }
+        }
+    }
+
+    /// Gathers what a fetch can answer now; `None` when it should wait.
+    fn gather(&self, req: &Fetch, must_answer: bool) -> Option<FetchReply> {
+        let mut parts = Vec::with_capacity(req.partitions.len());
+        let mut views = Vec::new();
+        let mut total = 0usize;
+        let mut any_error = false;
+        for fp in &req.partitions {
+            let res = self
+                .topics
+                .partition(&fp.topic, fp.partition)
+                .and_then(|p| {
+                    let r = p.reader();
+                    let left = (req.max_bytes as usize).saturating_sub(total);
+                    // Past the byte budget, later partitions get nothing this time
+                    // (but the first partition with data always gets a batch).
+                    let view = if left == 0 && total > 0 {
+                        None
+                    } else {
+                        Some(r.fetch(fp.offset, left.max(1))?)
+                    };
+                    Ok((r, view))
+                });
+            match res {
+                Ok((r, view)) => {
+                    let len = view.as_ref().map_or(0, |v| v.bytes().len());
+                    total += len;
+                    parts.push(FetchedPartition {
+                        error: None,
+                        high_watermark: r.end_offset(),
+                        log_start: r.start_offset(),
+                        len: len as u32,
+                    });
+                    views.extend(view.filter(|v| !v.is_empty()));
+                }
+                Err(e) => {
+                    any_error = true;
+                    parts.push(FetchedPartition {
+                        error: Some(e),
+                        high_watermark: 0,
+                        log_start: 0,
+                        len: 0,
+                    });
+                }
+            }
+        }
+        if !must_answer && !any_error && total < (req.min_bytes.max(1) as usize) {
+            return None;
+        }
+        let head = encode_result(&Ok(FetchHead { partitions: parts }));
+        Some(FetchReply { head, views })
+    }
+
+    /// A fetch: answered now when `min_bytes` are there (or on any error),
+    /// else held up to `max_wait_ms`.
+    pub fn fetch(
+        &mut self,
+        body: &[u8],
+        call: impl FnOnce() -> Deferred,
+    ) -> Result<Option<FetchReply>, Vec<u8>> {
+        self.stats.fetch_requests += 1;
+        let req = decode_request::<Fetch>(body, "Fetch").and_then(|r| {
+            if r.partitions.is_empty() || r.partitions.len() > 10_000 {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "a fetch names 1..=10000 partitions, not {}",
+                    r.partitions.len()
+                )));
+            }
+            if Duration::from_millis(r.max_wait_ms as u64) > self.cfg.max_fetch_wait {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "max_wait_ms {} exceeds the broker's limit of {:?}",
+                    r.max_wait_ms, self.cfg.max_fetch_wait
+                )));
+            }
+            Ok(r)
+        });
+        let req = req.map_err(|e| encode_result::<FetchHead>(&Err(e)))?;
+        let now_only = req.max_wait_ms == 0;
+        match self.gather(&req, now_only) {
+            Some(reply) => {
+                self.stats.bytes_out += reply.len() as u64;
+                Ok(Some(reply))
+            }
+            None => {
+                self.stats.fetches_held += 1;
+                let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms as u64);
+                self.fetches.push(PendingFetch {
+                    call: call(),
+                    req,
+                    deadline,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn list_offsets(&self, req: &ListOffsets) -> Result<ListedOffset, BrokerError> {
+        let r = self.topics.partition(&req.topic, req.partition)?.reader();
+        let offset = match req.spec {
+            OffsetSpec::Earliest => Some(r.start_offset()),
+            OffsetSpec::Latest => Some(r.end_offset()),
+            OffsetSpec::Timestamp(ts) => r.offset_for_timestamp(ts)?,
+        };
+        Ok(ListedOffset { offset })
+    }
+
+    pub fn init_producer(&mut self) -> Result<ProducerIdentity, BrokerError> {
+        Ok(ProducerIdentity {
+            producer_id: self.producer_ids.next()?,
+            epoch: 0,
+        })
+    }
+
+    fn partition_counts(topics: &Topics) -> impl Fn(&str) -> Option<u32> + '_ {
+        move |t| topics.get(t).ok().map(|t| t.partitions.len() as u32)
+    }
+
+    /// A join; always answered through [`Broker::tick`] (at once when refused).
+    pub fn join_group(&mut self, req: &JoinGroup, call: Deferred) {
+        if let Err(e) = validate_group(&req.group) {
+            self.ready.push((call, encode_result::<Joined>(&Err(e))));
+            return;
+        }
+        let counts = Self::partition_counts(&self.topics);
+        let group = self
+            .groups
+            .entry(req.group.clone())
+            .or_insert_with(|| Group::new(&req.group));
+        if let JoinOutcome::Now(r, call) =
+            group.join(req, call, Instant::now(), &counts, &mut self.joins)
+        {
+            self.ready.push((call, encode_result(&r)));
+        }
+    }
+
+    fn group_mut(&mut self, name: &str) -> Result<&mut Group, BrokerError> {
+        validate_group(name)?;
+        self.groups
+            .get_mut(name)
+            .ok_or_else(|| BrokerError::UnknownMember(format!("(group `{name}` has no members)")))
+    }
+
+    pub fn sync_group(&mut self, m: &MemberRef) -> Result<Assignment, BrokerError> {
+        self.group_mut(&m.group)?.sync(m, Instant::now())
+    }
+
+    pub fn heartbeat(&mut self, m: &MemberRef) -> Result<(), BrokerError> {
+        self.group_mut(&m.group)?.heartbeat(m, Instant::now())
+    }
+
+    pub fn leave_group(&mut self, m: &MemberRef) -> Result<(), BrokerError> {
+        let counts = Self::partition_counts(&self.topics);
+        validate_group(&m.group)?;
+        let group = self
+            .groups
+            .get_mut(&m.group)
+            .ok_or_else(|| BrokerError::UnknownMember(m.member_id.clone()))?;
+        group.leave(m, Instant::now(), &counts, &mut self.joins)
+    }
+
+    /// An offset commit: checked against the group's generation, appended to
+    /// the offsets log, answered once durable.
+    pub fn commit(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer {
+        let res = decode_request::<CommitOffsets>(body, "OffsetCommit").and_then(|req| {
+            validate_group(&req.member.group)?;
+            match self.groups.get(&req.member.group) {
+                Some(g) => g.may_commit(&req.member)?,
+                None if req.member.generation < 0 => {}
+                None => return Err(BrokerError::UnknownMember(req.member.member_id.clone())),
+            }
+            for o in &req.offsets {
+                self.topics.partition(&o.topic, o.partition)?;
+            }
+            self.offsets.commit(&req.member.group, &req.offsets)
+        });
+        match res {
+            Err(e) => Answer::Now(encode_result::<()>(&Err(e))),
+            Ok(last) => {
+                self.stats.commits += 1;
+                let body = encode_result::<()>(&Ok(()));
+                if self.offsets.is_durable(last) {
+                    return Answer::Now(body);
+                }
+                self.acks.push(PendingAck {
+                    call: call(),
+                    on: AckOn::Offsets,
+                    last_offset: last,
+                    body,
+                });
+                Answer::Held
+            }
+        }
+    }
+
+    fn lag(&self, topic: &str, partition: u32, committed: Option<u64>) -> Option<u64> {
+        let end = self
+            .topics
+            .partition(topic, partition)
+            .ok()?
+            .reader()
+            .end_offset();
+        Some(end.saturating_sub(committed.unwrap_or(0)))
+    }
+
+    pub fn fetch_offsets(&self, req: &FetchOffsets) -> Result<Vec<PartitionOffset>, BrokerError> {
+        validate_group(&req.group)?;
+        let committed = self.offsets.group(&req.group);
+        let wanted: Vec<(String, u32)> = if req.partitions.is_empty() {
+            committed
+                .map(|g| g.keys().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            req.partitions
+                .iter()
+                .flat_map(|tp| tp.partitions.iter().map(|p| (tp.topic.clone(), *p)))
+                .collect()
+        };
+        Ok(wanted
+            .into_iter()
+            .map(|(topic, partition)| {
+                let c = committed.and_then(|g| g.get(&(topic.clone(), partition)));
+                PartitionOffset {
+                    lag: self.lag(&topic, partition, c.map(|c| c.0)),
+                    committed: c.map(|c| c.0),
+                    metadata: c.map(|c| c.1.clone()).unwrap_or_default(),
+                    topic,
+                    partition,
+                }
+            })
+            .collect())
+    }
+
+    pub fn describe_group(&self, name: &str) -> Result<GroupDescription, BrokerError> {
+        validate_group(name)?;
+        let mut d = match self.groups.get(name) {
+            Some(g) => g.describe(),
+            None if self.offsets.group(name).is_some() => Group::new(name).describe(),
+            None => return Err(BrokerError::InvalidRequest(format!("no group `{name}`"))),
+        };
+        d.offsets = self.fetch_offsets(&FetchOffsets {
+            group: name.into(),
+            partitions: Vec::new(),
+        })?;
+        Ok(d)
+    }
+
+    pub fn list_groups(&self) -> Vec<String> {
+        let mut g: Vec<String> = self
+            .groups
+            .keys()
+            .chain(self.offsets.groups())
+            .cloned()
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
+
+    /// Collects answers that became due: durable acks, fetches with data or
+    /// past their wait, completed rebalances. Also expires group sessions
+    /// and runs retention.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<(Deferred, Vec<u8>)>) {
+        out.append(&mut self.ready);
+        let topics = &self.topics;
+        let offsets = &self.offsets;
+        let mut i = 0;
+        while i < self.acks.len() {
+            let a = &self.acks[i];
+            let (durable, failed) = match &a.on {
+                AckOn::Offsets => (offsets.is_durable(a.last_offset), offsets.flush_error()),
+                AckOn::Partition { topic, partition } => {
+                    match topics.partition(topic, *partition) {
+                        Ok(p) => (p.is_durable(a.last_offset), p.flush_error()),
+                        Err(e) => (false, Some(e.to_string())),
+                    }
+                }
+            };
+            if durable || failed.is_some() {
+                let a = self.acks.swap_remove(i);
+                let body = match failed.filter(|_| !durable) {
+                    None => a.body,
+                    Some(why) => encode_result::<()>(&Err(BrokerError::Storage(format!(
+                        "not durable: {why}"
+                    )))),
+                };
+                out.push((a.call, body));
+            } else {
+                i += 1;
+            }
+        }
+        let data_arrived = self.appends != self.appends_seen;
+        self.appends_seen = self.appends;
+        let mut i = 0;
+        while i < self.fetches.len() {
+            let f = &self.fetches[i];
+            let due = now >= f.deadline;
+            if !(due || data_arrived) {
+                i += 1;
+                continue;
+            }
+            match self.gather(&f.req, due) {
+                Some(reply) => {
+                    let f = self.fetches.swap_remove(i);
+                    self.stats.bytes_out += reply.len() as u64;
+                    out.push((f.call, reply.to_vec()));
+                }
+                None => i += 1,
+            }
+        }
+        if now.duration_since(self.last_group_tick) >= GROUP_TICK {
+            self.last_group_tick = now;
+            let counts = Self::partition_counts(&self.topics);
+            for g in self.groups.values_mut() {
+                g.tick(now, &counts, &mut self.joins);
+            }
+            self.groups.retain(|_, g| !g.is_empty() || g.has_held());
+        }
+        for (call, r) in self.joins.drain(..) {
+            out.push((call, encode_result(&r)));
+        }
+        if now.duration_since(self.last_retention) >= self.cfg.retention_check {
+            self.last_retention = now;
+            self.run_retention();
+        }
+    }
+
+    fn run_retention(&mut self) {
+        for (name, t) in self.topics.iter_mut() {
+            for (i, p) in t.partitions.iter_mut().enumerate() {
+                match p.log_mut().apply_retention() {
+                    Ok(r) if r.segments_deleted > 0 => {
+                        tracing::info!(topic = %name, partition = i, segments = r.segments_deleted, bytes = r.bytes_deleted, start = r.new_start_offset, "retention")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(topic = %name, partition = i, error = %e, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Seals and syncs every log.
+    pub fn close(self) -> Result<(), BrokerError> {
+        let t = self.topics.close();
+        let o = self.offsets.close();
+        t.and(o)
+    }
+}

@@ -1,0 +1,205 @@
+//! Neo's Rust client, over any [`Transport`]: [`Admin`] (topics, offsets,
+//! groups), [`Producer`] (batching, linger, compression, retries,
+//! idempotence) and [`Consumer`] (assigned partitions or a consumer group
+//! with commits). Each is driven by the caller's thread: no background
+//! threads, so the fast transports' busy-polling stays on the caller's core.
+
+mod admin;
+mod consumer;
+mod producer;
+
+pub use admin::Admin;
+pub use consumer::{Consumer, ConsumerConfig, OffsetReset, Received, StartAt};
+pub use producer::{Delivery, Producer, ProducerConfig};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use neo_transports::rpc::{Client, ClientConfig, MethodId, RpcError};
+use neo_transports::{ConnId, Transport};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::protocol::{BrokerError, SERVICE};
+
+/// Why a client operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Broker(#[from] BrokerError),
+    #[error("rpc: {0}")]
+    Rpc(#[from] RpcError),
+    #[error("undecodable answer from the broker: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Rpc(RpcError::from(e))
+    }
+}
+
+impl ClientError {
+    /// Whether the same request may succeed if sent again.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Broker(e) => e.is_retriable(),
+            Self::Rpc(e) => rpc_retriable(e),
+            _ => false,
+        }
+    }
+}
+
+pub(crate) fn rpc_retriable(e: &RpcError) -> bool {
+    use neo_transports::rpc::ErrorCode;
+    match e {
+        RpcError::ConnectionClosed(_)
+        | RpcError::DeadlineExceeded
+        | RpcError::NoCredit(_)
+        | RpcError::NotConnected
+        | RpcError::Io(_) => true,
+        RpcError::Send(s) => matches!(s, neo_transports::SendError::Full { .. }),
+        RpcError::Remote { code, .. } => {
+            matches!(code, ErrorCode::Overloaded | ErrorCode::DeadlineExceeded)
+        }
+        RpcError::Malformed(_) => false,
+    }
+}
+
+/// Wire id of a broker method.
+pub fn method_id(name: &str) -> MethodId {
+    MethodId::new(SERVICE, name)
+}
+
+/// Decodes a `Result<T, BrokerError>` answer body.
+pub fn decode_answer<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+    let r: Result<T, BrokerError> =
+        postcard::from_bytes(body).map_err(|e| ClientError::Decode(e.to_string()))?;
+    r.map_err(ClientError::Broker)
+}
+
+/// How a client reaches the broker.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    pub addr: SocketAddr,
+    pub connect_timeout: Duration,
+    /// Deadline of each request (long-poll fetches add their wait).
+    pub request_timeout: Duration,
+    /// Calls in flight on the connection; match the server's credits.
+    pub credits: u32,
+}
+
+impl ConnectConfig {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            credits: 64,
+        }
+    }
+}
+
+/// One RPC connection to the broker that reconnects when it drops.
+pub struct Connection<T: Transport> {
+    rpc: Client<T>,
+    cfg: ConnectConfig,
+    conn: Option<ConnId>,
+    scratch: Vec<u8>,
+}
+
+impl<T: Transport> Connection<T> {
+    /// Connects, waiting up to the connect timeout.
+    pub fn connect(transport: T, cfg: ConnectConfig) -> Result<Self, ClientError> {
+        let rpc = Client::new(
+            transport,
+            ClientConfig {
+                credits: cfg.credits,
+                default_timeout: cfg.request_timeout,
+                ..Default::default()
+            },
+        );
+        let mut c = Self {
+            rpc,
+            cfg,
+            conn: None,
+            scratch: Vec::new(),
+        };
+        c.ensure()?;
+        Ok(c)
+    }
+
+    /// The connection, reconnecting first if it dropped.
+    pub fn ensure(&mut self) -> Result<ConnId, ClientError> {
+        if let Some(c) = self.conn {
+            return Ok(c);
+        }
+        let c = self.rpc.connect(self.cfg.addr, self.cfg.connect_timeout)?;
+        self.conn = Some(c);
+        Ok(c)
+    }
+
+    /// Starts connecting without waiting (calls queue behind the connect).
+    pub fn ensure_async(&mut self) -> Result<ConnId, ClientError> {
+        if let Some(c) = self.conn {
+            return Ok(c);
+        }
+        let c = self.rpc.connect_async(self.cfg.addr)?;
+        self.conn = Some(c);
+        Ok(c)
+    }
+
+    /// Forgets a connection that failed, so the next call reconnects.
+    pub fn note_error(&mut self, e: &RpcError) {
+        if matches!(e, RpcError::ConnectionClosed(_) | RpcError::NotConnected) {
+            if let Some(c) = self.conn.take() {
+                self.rpc.close(c);
+            }
+        }
+    }
+
+    pub fn config(&self) -> &ConnectConfig {
+        &self.cfg
+    }
+
+    pub fn rpc(&mut self) -> &mut Client<T> {
+        &mut self.rpc
+    }
+
+    /// A blocking call returning the raw answer body in `out`.
+    pub fn call_raw(
+        &mut self,
+        method: &str,
+        body: &[u8],
+        timeout: Duration,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let conn = self.ensure()?;
+        let r = self
+            .rpc
+            .call_into(conn, method_id(method), body, Some(timeout), out);
+        if let Err(e) = &r {
+            self.note_error(e);
+        }
+        r.map_err(ClientError::Rpc)
+    }
+
+    /// A blocking call with a typed request and answer.
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        req: &Req,
+    ) -> Result<Resp, ClientError> {
+        let body = postcard::to_stdvec(req).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let mut out = std::mem::take(&mut self.scratch);
+        let timeout = self.cfg.request_timeout;
+        let r = self
+            .call_raw(method, &body, timeout, &mut out)
+            .and_then(|()| decode_answer(&out));
+        self.scratch = out;
+        r
+    }
+}

@@ -1,0 +1,29 @@
+//! `neo-broker` owns the broker: topics and partitions on `neo-storage` logs,
+//! produce (acks 0/1/all, the idempotent producer), fetch with long-poll,
+//! offset lookups, consumer groups with broker-side assignment and durable
+//! offset commits — all as request handlers on Neo RPC, so they run over any
+//! `neo_transports::Transport` — and the Rust [`client`].
+//!
+//! * [`protocol`] — requests, responses and the typed [`BrokerError`].
+//! * [`records`] — the record layout inside a batch, and compression.
+//! * [`broker`] — the state and request logic, free of I/O scheduling.
+//! * [`service`] — the broker on an RPC server's poll loop.
+//! * [`groups`] — membership, rebalances and the assignors.
+//! * [`client`] — admin, producer and consumer.
+//!
+//! `docs/broker.md` states the model and the guarantees.
+
+pub mod broker;
+pub mod client;
+pub mod groups;
+pub mod offsets;
+pub mod partition;
+mod producer_ids;
+pub mod protocol;
+pub mod records;
+pub mod service;
+pub mod topics;
+
+pub use broker::{Broker, BrokerConfig, BrokerStats};
+pub use protocol::BrokerError;
+pub use service::{BrokerService, SharedBroker};

@@ -1,0 +1,486 @@
+//! The broker's request and response types on Neo RPC, and its typed errors.
+//!
+//! Every method lives in service [`SERVICE`]. Bodies are postcard-encoded.
+//! A response body is `Result<Response, BrokerError>`: broker failures are
+//! typed values the client matches on, while transport-level failures
+//! (deadline, overload, unknown method) stay RPC error frames. A fetch
+//! response is followed by the raw batches it announces (see [`FetchHead`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Service name of every broker method.
+pub const SERVICE: &str = "neo.broker";
+
+/// Method names (`neo.broker/<name>`).
+pub mod method {
+    pub const CREATE_TOPIC: &str = "CreateTopic";
+    pub const DELETE_TOPIC: &str = "DeleteTopic";
+    pub const LIST_TOPICS: &str = "ListTopics";
+    pub const DESCRIBE_TOPIC: &str = "DescribeTopic";
+    pub const PRODUCE: &str = "Produce";
+    pub const FETCH: &str = "Fetch";
+    pub const LIST_OFFSETS: &str = "ListOffsets";
+    pub const INIT_PRODUCER: &str = "InitProducerId";
+    pub const JOIN_GROUP: &str = "JoinGroup";
+    pub const SYNC_GROUP: &str = "SyncGroup";
+    pub const HEARTBEAT: &str = "Heartbeat";
+    pub const LEAVE_GROUP: &str = "LeaveGroup";
+    pub const COMMIT_OFFSETS: &str = "OffsetCommit";
+    pub const FETCH_OFFSETS: &str = "OffsetFetch";
+    pub const DESCRIBE_GROUP: &str = "DescribeGroup";
+    pub const LIST_GROUPS: &str = "ListGroups";
+    /// Every method, for registration and tests.
+    pub const ALL: [&str; 16] = [
+        CREATE_TOPIC,
+        DELETE_TOPIC,
+        LIST_TOPICS,
+        DESCRIBE_TOPIC,
+        PRODUCE,
+        FETCH,
+        LIST_OFFSETS,
+        INIT_PRODUCER,
+        JOIN_GROUP,
+        SYNC_GROUP,
+        HEARTBEAT,
+        LEAVE_GROUP,
+        COMMIT_OFFSETS,
+        FETCH_OFFSETS,
+        DESCRIBE_GROUP,
+        LIST_GROUPS,
+    ];
+}
+
+/// What the broker answers instead of a result. Stable names: clients match
+/// on the variant, operators read the `Display` text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BrokerError {
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    #[error("topic `{topic}` has no partition {partition} (it has {count})")]
+    UnknownPartition {
+        topic: String,
+        partition: u32,
+        count: u32,
+    },
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
+    #[error("invalid topic name `{name}`: {why}")]
+    InvalidTopicName { name: String, why: String },
+    #[error("invalid topic configuration: {0}")]
+    InvalidConfig(String),
+    #[error("offset {offset} is outside the partition's log [{start}, {end})")]
+    OffsetOutOfRange { offset: u64, start: u64, end: u64 },
+    #[error("batch of {len} bytes exceeds the topic's limit of {max}")]
+    BatchTooLarge { len: usize, max: usize },
+    #[error("corrupt or inconsistent batch: {0}")]
+    CorruptBatch(String),
+    #[error("producer {producer_id}: sequence {got} out of order (expected {expected})")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    #[error("producer {producer_id}: epoch {got} is older than the current {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
+    #[error("unknown member `{0}` of the group")]
+    UnknownMember(String),
+    #[error("generation {got} is not the group's current generation {current}")]
+    IllegalGeneration { current: i32, got: i32 },
+    #[error("the group is rebalancing; rejoin")]
+    RebalanceInProgress,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl BrokerError {
+    /// Whether retrying the same request later can succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            Self::RebalanceInProgress | Self::Storage(_) | Self::OutOfOrderSequence { .. }
+        )
+    }
+}
+
+impl From<neo_storage::StorageError> for BrokerError {
+    fn from(e: neo_storage::StorageError) -> Self {
+        use neo_storage::StorageError as S;
+        match e {
+            S::OffsetOutOfRange { offset, start, end } => {
+                Self::OffsetOutOfRange { offset, start, end }
+            }
+            S::BatchTooLarge { len, max } => Self::BatchTooLarge { len, max },
+            S::InvalidBatch(why) => Self::CorruptBatch(why.into()),
+            other => Self::Storage(other.to_string()),
+        }
+    }
+}
+
+/// When data reaches the disk, per topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fsync {
+    /// Only when a segment is sealed, and on close.
+    Never,
+    /// Group commit at most this many milliseconds after an append.
+    IntervalMs(u64),
+    /// Group commit after every append.
+    Always,
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(Self::Never),
+            "always" => Ok(Self::Always),
+            _ => s
+                .strip_prefix("interval:")
+                .and_then(|ms| ms.parse().ok())
+                .filter(|&ms| ms > 0)
+                .map(Self::IntervalMs)
+                .ok_or_else(|| {
+                    format!("fsync policy `{s}`: expected never, always or interval:<ms>")
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for Fsync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Never => f.write_str("never"),
+            Self::Always => f.write_str("always"),
+            Self::IntervalMs(ms) => write!(f, "interval:{ms}"),
+        }
+    }
+}
+
+/// A topic's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    pub partitions: u32,
+    /// Delete the oldest segments while a partition is larger than this.
+    pub retention_bytes: Option<u64>,
+    /// Delete segments whose newest record is older than this.
+    pub retention_ms: Option<u64>,
+    pub segment_bytes: u64,
+    /// Roll the active segment when it is older than this.
+    pub segment_ms: Option<u64>,
+    /// Largest batch payload accepted (bytes, after compression).
+    pub max_batch_bytes: u32,
+    /// Codec Neo's producer uses for this topic: none, lz4, zstd, deflate.
+    /// The broker accepts a batch in any codec it knows and checks it.
+    pub codec: String,
+    pub fsync: Fsync,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            retention_bytes: None,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            segment_bytes: 1 << 30,
+            segment_ms: Some(7 * 24 * 3600 * 1000),
+            max_batch_bytes: 8 << 20,
+            codec: "none".into(),
+            fsync: Fsync::IntervalMs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateTopic {
+    pub name: String,
+    pub config: TopicConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicName {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    /// Offsets below this are on disk.
+    pub durable_end: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicDescription {
+    pub name: String,
+    pub config: TopicConfig,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// Acknowledgement level of a produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Acks {
+    /// The producer does not wait (the broker still answers; errors are logged).
+    None,
+    /// Answered once the batch is in the log (page cache).
+    Leader,
+    /// Answered once the batch is durable under the topic's fsync policy.
+    All,
+}
+
+/// One batch for one partition. `records` is in the [`crate::records`]
+/// layout, compressed per `codec` (see `neo_accel::payload`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Produce<'a> {
+    pub topic: &'a str,
+    pub partition: u32,
+    pub acks: Acks,
+    /// -1 without idempotence.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub record_count: u32,
+    pub codec: u8,
+    pub first_timestamp: i64,
+    pub max_timestamp: i64,
+    #[serde(borrow, with = "serde_bytes_slice")]
+    pub records: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Produced {
+    pub base_offset: u64,
+    pub last_offset: u64,
+    /// A retry of a batch already in the log: these are its original offsets.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchPartition {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetch {
+    /// Longest the broker holds the request waiting for `min_bytes`.
+    pub max_wait_ms: u32,
+    pub min_bytes: u32,
+    /// Bytes of batches in the whole answer (at least one batch is served
+    /// even when it alone is larger, so a consumer never stalls).
+    pub max_bytes: u32,
+    pub partitions: Vec<FetchPartition>,
+}
+
+/// Per partition: an error, or `len` bytes of whole batches that follow the
+/// head in the order of the request's partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchedPartition {
+    pub error: Option<BrokerError>,
+    pub high_watermark: u64,
+    pub log_start: u64,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchHead {
+    pub partitions: Vec<FetchedPartition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    /// The first offset whose batch timestamp is at or after this (ms).
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOffsets {
+    pub topic: String,
+    pub partition: u32,
+    pub spec: OffsetSpec,
+}
+
+/// `None` when no batch has a timestamp that late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedOffset {
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdentity {
+    pub producer_id: i64,
+    pub epoch: i16,
+}
+
+/// How a group's partitions are spread over its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Assignor {
+    Range,
+    RoundRobin,
+    Sticky,
+}
+
+impl std::str::FromStr for Assignor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "range" => Ok(Self::Range),
+            "roundrobin" | "round-robin" => Ok(Self::RoundRobin),
+            "sticky" => Ok(Self::Sticky),
+            _ => Err(format!(
+                "assignor `{s}`: expected range, roundrobin or sticky"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinGroup {
+    pub group: String,
+    /// Empty on the first join; the broker assigns one.
+    pub member_id: String,
+    pub topics: Vec<String>,
+    pub assignor: Assignor,
+    pub session_timeout_ms: u32,
+    pub rebalance_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub generation: i32,
+    pub member_id: String,
+    pub members: Vec<String>,
+}
+
+/// Names a member of a group in a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRef {
+    pub group: String,
+    pub member_id: String,
+    pub generation: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicPartitions {
+    pub topic: String,
+    pub partitions: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub generation: i32,
+    pub partitions: Vec<TopicPartitions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: u32,
+    /// The next offset to consume.
+    pub offset: u64,
+    pub metadata: String,
+}
+
+/// A commit from a group member (`generation` current), or from a client
+/// outside group management (`member_id` empty, `generation` -1) while the
+/// group has no members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitOffsets {
+    pub member: MemberRef,
+    pub offsets: Vec<CommittedOffset>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchOffsets {
+    pub group: String,
+    /// Empty: every partition the group has committed.
+    pub partitions: Vec<TopicPartitions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: u32,
+    pub committed: Option<u64>,
+    pub metadata: String,
+    /// End of the partition's log minus the committed offset.
+    pub lag: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub assignment: Vec<TopicPartitions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDescription {
+    pub group: String,
+    /// Empty, PreparingRebalance or Stable.
+    pub state: String,
+    pub generation: i32,
+    pub assignor: Option<Assignor>,
+    pub members: Vec<MemberDescription>,
+    pub offsets: Vec<PartitionOffset>,
+}
+
+/// postcard writes `&[u8]` as a length-prefixed byte string only through
+/// serde's bytes methods; this borrows it back without a copy.
+mod serde_bytes_slice {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<&'de [u8], D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = &'de [u8];
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a borrowed byte string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// Encodes a response body: `Ok(value)` or the typed error.
+pub fn encode_result<T: Serialize>(r: &Result<T, BrokerError>) -> Vec<u8> {
+    postcard::to_stdvec(r).unwrap_or_else(|e| {
+        // Serializing plain data into a Vec cannot fail; if it ever does, the
+        // client still gets a typed answer.
+        let err: Result<(), BrokerError> = Err(BrokerError::InvalidRequest(format!(
+            "response could not be encoded: {e}"
+        )));
+        postcard::to_stdvec(&err).unwrap_or_default()
+    })
+}
+
+/// Decodes a request body, naming the method on failure.
+pub fn decode_request<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    method: &str,
+) -> Result<T, BrokerError> {
+    match postcard::take_from_bytes::<T>(body) {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(BrokerError::InvalidRequest(format!(
+            "{method}: {} trailing bytes after the request",
+            rest.len()
+        ))),
+        Err(e) => Err(BrokerError::InvalidRequest(format!(
+            "{method}: undecodable request: {e}"
+        ))),
+    }
+}

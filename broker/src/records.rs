@@ -1,0 +1,313 @@
+//! The record layout inside a batch payload (before compression), shared
+//! by the producer, the broker's validation and the consumer.
+//!
+//! ```text
+//! per record:  key_len i32 LE (-1 = no key) | value_len u32 LE | ts_delta u32 LE | key | value
+//! ```
+//!
+//! `ts_delta` is milliseconds after the batch's `first_timestamp`; the offset
+//! of record `i` is the batch's base offset plus `i`. The whole payload is
+//! one compression block (`neo_accel::payload`) when the batch has a codec.
+
+use neo_accel::{payload, Codec, CodecId};
+
+/// Fixed bytes in front of each record's key and value.
+pub const RECORD_OVERHEAD: usize = 12;
+
+/// One record, lent from a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub offset: u64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+}
+
+/// Accumulates records into one uncompressed payload; reused across batches.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    buf: Vec<u8>,
+    count: u32,
+    first_ts: i64,
+    max_ts: i64,
+}
+
+impl BatchBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Bytes a record adds.
+    pub fn record_len(key: Option<&[u8]>, value: &[u8]) -> usize {
+        RECORD_OVERHEAD + key.map_or(0, <[u8]>::len) + value.len()
+    }
+    /// Appends a record. Fails (and appends nothing) when a field does not
+    /// fit the layout.
+    pub fn push(&mut self, key: Option<&[u8]>, value: &[u8], ts: i64) -> Result<(), String> {
+        if self.count == 0 {
+            self.first_ts = ts;
+            self.max_ts = ts;
+        }
+        let delta = ts
+            .checked_sub(self.first_ts)
+            .filter(|d| (0..=u32::MAX as i64).contains(d))
+            .ok_or_else(|| {
+                format!(
+                    "record timestamp {ts} is before the batch's first {} or over 49 days after it",
+                    self.first_ts
+                )
+            })?;
+        let key_len = match key {
+            Some(k) => i32::try_from(k.len()).map_err(|_| "key longer than 2 GiB")?,
+            None => -1,
+        };
+        let value_len = u32::try_from(value.len()).map_err(|_| "value longer than 4 GiB")?;
+        self.buf.extend_from_slice(&key_len.to_le_bytes());
+        self.buf.extend_from_slice(&value_len.to_le_bytes());
+        self.buf.extend_from_slice(&(delta as u32).to_le_bytes());
+        if let Some(k) = key {
+            self.buf.extend_from_slice(k);
+        }
+        self.buf.extend_from_slice(value);
+        self.count += 1;
+        self.max_ts = self.max_ts.max(ts);
+        Ok(())
+    }
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    pub fn first_timestamp(&self) -> i64 {
+        self.first_ts
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_ts
+    }
+    /// The uncompressed payload.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.count = 0;
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Walks exactly `count` records of an uncompressed payload; every byte must
+/// belong to a record. Calls `each` per record.
+pub fn for_each_record<'a>(
+    records: &'a [u8],
+    count: u32,
+    base_offset: u64,
+    first_ts: i64,
+    mut each: impl FnMut(RecordView<'a>),
+) -> Result<(), String> {
+    let mut pos = 0usize;
+    for i in 0..count {
+        let head = records
+            .get(pos..pos + RECORD_OVERHEAD)
+            .ok_or_else(|| format!("record {i} of {count}: header truncated at byte {pos}"))?;
+        let key_len = u32_at(head, 0) as i32;
+        let value_len = u32_at(head, 4) as usize;
+        let delta = u32_at(head, 8) as i64;
+        pos += RECORD_OVERHEAD;
+        let key = match key_len {
+            -1 => None,
+            n if n >= 0 => {
+                let k = records
+                    .get(pos..pos + n as usize)
+                    .ok_or_else(|| format!("record {i}: key of {n} bytes truncated"))?;
+                pos += n as usize;
+                Some(k)
+            }
+            n => return Err(format!("record {i}: key length {n}")),
+        };
+        let value = records
+            .get(pos..pos + value_len)
+            .ok_or_else(|| format!("record {i}: value of {value_len} bytes truncated"))?;
+        pos += value_len;
+        each(RecordView {
+            offset: base_offset + i as u64,
+            timestamp: first_ts + delta,
+            key,
+            value,
+        });
+    }
+    if pos != records.len() {
+        return Err(format!(
+            "{} bytes after the last of {count} records",
+            records.len() - pos
+        ));
+    }
+    Ok(())
+}
+
+/// Compression state for one side (producer, broker or consumer): a codec
+/// per id, made once, and a scratch buffer.
+pub struct Codecs {
+    registry: neo_accel::Registry,
+    made: Vec<(CodecId, Box<dyn Codec>)>,
+    scratch: Vec<u8>,
+}
+
+impl Codecs {
+    pub fn new(registry: neo_accel::Registry) -> Self {
+        Self {
+            registry,
+            made: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Software codecs, no detection: for clients and tests.
+    pub fn software() -> Self {
+        let nothing = || Err("not probed: software codecs only".to_string());
+        let none = neo_accel::Detection {
+            iaa_devices: Vec::new(),
+            iaa_work_queues: Vec::new(),
+            iaa_pci: Vec::new(),
+            qat_pci: Vec::new(),
+            qat_device_nodes: Vec::new(),
+            qpl: nothing(),
+            qatlib: nothing(),
+            qatzip: nothing(),
+            dsa_error: None,
+            pci_error: None,
+        };
+        let registry = neo_accel::Registry::new(&none, &neo_accel::Overrides::new())
+            .expect("the software registry has no overrides to refuse");
+        Self::new(registry)
+    }
+
+    fn codec(&mut self, id: CodecId) -> Result<&mut Box<dyn Codec>, String> {
+        let i = match self.made.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                let c = self
+                    .registry
+                    .codec(id)
+                    .ok_or_else(|| format!("codec {} is not available", id.name()))?;
+                self.made.push((id, c));
+                self.made.len() - 1
+            }
+        };
+        Ok(&mut self.made[i].1)
+    }
+
+    /// Compresses `records` with `id` into `out` (cleared first). With
+    /// [`CodecId::None`] the records are copied as they are.
+    pub fn compress(
+        &mut self,
+        id: CodecId,
+        records: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.clear();
+        if id == CodecId::None {
+            out.extend_from_slice(records);
+            return Ok(());
+        }
+        let c = self.codec(id)?;
+        out.resize(payload::max_encoded_len(c.as_ref(), records.len()), 0);
+        let n = payload::encode(c.as_mut(), records, out).map_err(|e| e.to_string())?;
+        out.truncate(n);
+        Ok(())
+    }
+
+    /// The uncompressed records of a stored payload, at most `max` bytes:
+    /// lent as they are for codec none, else decompressed into scratch.
+    pub fn records<'a>(
+        &'a mut self,
+        codec: u8,
+        payload: &'a [u8],
+        max: usize,
+    ) -> Result<&'a [u8], String> {
+        let id = CodecId::from_u8(codec).ok_or_else(|| format!("unknown codec id {codec}"))?;
+        if id == CodecId::None {
+            return Ok(payload);
+        }
+        let len = payload::decoded_len(id, payload, max).map_err(|e| e.to_string())?;
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        let i = match self.made.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                self.codec(id)?;
+                self.made.len() - 1
+            }
+        };
+        let c = &mut self.made[i].1;
+        let n = payload::decode(c.as_mut(), payload, &mut self.scratch, max)
+            .map_err(|e| e.to_string())?;
+        Ok(&self.scratch[..n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_every_codec() {
+        let mut b = BatchBuilder::new();
+        b.push(Some(b"k1"), b"hello", 1000).unwrap();
+        b.push(None, b"", 1005).unwrap();
+        b.push(Some(b""), &[7u8; 300], 1001).unwrap();
+        let mut codecs = Codecs::software();
+        for id in [CodecId::None, CodecId::Lz4, CodecId::Zstd, CodecId::Deflate] {
+            let mut stored = Vec::new();
+            codecs.compress(id, b.bytes(), &mut stored).unwrap();
+            let records = codecs.records(id as u8, &stored, 1 << 20).unwrap().to_vec();
+            let mut seen = Vec::new();
+            for_each_record(&records, 3, 10, b.first_timestamp(), |r| {
+                seen.push((
+                    r.offset,
+                    r.timestamp,
+                    r.key.map(<[u8]>::to_vec),
+                    r.value.len(),
+                ))
+            })
+            .unwrap();
+            assert_eq!(
+                seen,
+                vec![
+                    (10, 1000, Some(b"k1".to_vec()), 5),
+                    (11, 1005, None, 0),
+                    (12, 1001, Some(vec![]), 300)
+                ],
+                "{id:?}"
+            );
+        }
+        assert_eq!(b.max_timestamp(), 1005);
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused() {
+        let mut b = BatchBuilder::new();
+        b.push(Some(b"key"), b"value", 5).unwrap();
+        let good = b.bytes().to_vec();
+        assert!(
+            for_each_record(&good, 2, 0, 0, |_| {}).is_err(),
+            "count too high"
+        );
+        assert!(
+            for_each_record(&good, 0, 0, 0, |_| {}).is_err(),
+            "bytes left over"
+        );
+        assert!(for_each_record(&good[..good.len() - 1], 1, 0, 0, |_| {}).is_err());
+        let mut bad = good.clone();
+        bad[0..4].copy_from_slice(&(-5i32).to_le_bytes());
+        assert!(for_each_record(&bad, 1, 0, 0, |_| {}).is_err());
+        assert!(b.push(None, b"x", 4).is_err(), "timestamp before the first");
+        assert_eq!(b.count(), 1, "a refused record is not appended");
+    }
+}
