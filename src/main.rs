@@ -1,12 +1,16 @@
 //! `neo`: the command-line entry point of the Neo broker appliance.
 //!
-//! * `neo serve` — runs the server (today: Neo RPC with the built-in echo
-//!   service; the broker issue turns it into the broker).
+//! * `neo serve` — runs the broker (`serve.rs`, settings in `config.rs`,
+//!   the HTTP admin endpoint in `admin_http.rs`).
+//! * `neo topics|produce|consume|groups` — client commands (`cmd/`).
 //! * `neo doctor` — reports what this node offers each transport and why.
 //! * `neo bench rtt` — request/response round trips over Neo RPC, as an HDR
 //!   histogram.
 
+mod admin_http;
 mod bench;
+mod cmd;
+mod config;
 mod doctor;
 mod fast;
 mod serve;
@@ -19,12 +23,24 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    broker: cmd::BrokerArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the broker.
     Serve(serve::Args),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topics(cmd::topics::Topics),
+    /// Produce records: lines from standard input, or generated load.
+    Produce(cmd::produce::Args),
+    /// Consume records from an offset, or as a member of a group.
+    Consume(cmd::consume::Args),
+    /// List and describe consumer groups.
+    #[command(subcommand)]
+    Groups(cmd::groups::Groups),
     /// Report what this node offers each transport, and why.
     Doctor(doctor::Args),
     /// Measure Neo against its baselines.
@@ -44,6 +60,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Topics(t) => cmd::topics::run(t, &cli.broker),
+        Command::Produce(args) => cmd::produce::run(args, &cli.broker),
+        Command::Consume(args) => cmd::consume::run(args, &cli.broker),
+        Command::Groups(g) => cmd::groups::run(g, &cli.broker),
         Command::Doctor(args) => doctor::run(args),
         Command::Bench(b) => bench::run(b),
     };

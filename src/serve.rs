@@ -1,34 +1,96 @@
-//! `neo serve`: one poll loop serving Neo RPC on a transport, until SIGINT or
-//! SIGTERM. Today it carries the built-in `echo/Echo` service; the broker's
-//! request handlers register on the same server when they land.
+//! `neo serve`: the broker on one poll loop over the chosen transport, until
+//! SIGINT or SIGTERM, when it stops serving and closes its logs cleanly. It
+//! also carries the built-in `echo/Echo` service (RPC round-trip benches)
+//! and, on its own thread, the HTTP admin endpoint.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
+use neo_broker::{Broker, BrokerConfig, BrokerService};
 use neo_transports::rpc::{Server, ServerConfig};
 use neo_transports::tcp::{TcpConfig, TcpTransport};
 use neo_transports::Transport;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7400", env = "NEO_LISTEN")]
-    listen: SocketAddr,
+    /// TOML config file (see docs/user-guide.md); flags and NEO_* variables override it.
+    #[arg(long, env = "NEO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where topics and offsets live [default: ./neo-data].
+    #[arg(long, env = "NEO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to serve clients on [default: 127.0.0.1:7400].
+    #[arg(long, env = "NEO_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// HTTP admin endpoint (/health, /status) [default: 127.0.0.1:7401].
+    #[arg(long, env = "NEO_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+    /// Do not serve the admin endpoint.
+    #[arg(long, conflicts_with = "admin_listen")]
+    no_admin: bool,
     /// Transport: `tcp`, `af-xdp` (with --interface), `dpdk` (with --dpdk-vdev or --dpdk-pci), or
     /// `auto` (dpdk, then af-xdp, then tcp, logging why each faster one was passed over). For the
-    /// raw-frame transports --listen names the engine's own IPv4 address and UDP port.
-    #[arg(long, default_value = "tcp", env = "NEO_TRANSPORT")]
-    transport: String,
-    /// Largest message accepted, in bytes.
-    #[arg(long, default_value_t = 16 << 20)]
-    max_message: usize,
-    /// Calls one connection may have outstanding.
-    #[arg(long, default_value_t = 64)]
-    credits: u32,
+    /// raw-frame transports --listen names the engine's own IPv4 address and UDP port [default: tcp].
+    #[arg(long, env = "NEO_TRANSPORT")]
+    transport: Option<String>,
+    /// Largest message accepted, in bytes [default: 16 MiB].
+    #[arg(long, env = "NEO_MAX_MESSAGE")]
+    max_message: Option<usize>,
+    /// Calls one connection may have outstanding [default: 64].
+    #[arg(long, env = "NEO_CREDITS")]
+    credits: Option<u32>,
     #[command(flatten)]
     fast: crate::fast::FastArgs,
+}
+
+/// Settings after merging defaults, file, environment and flags.
+struct Settings {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    transport: String,
+    max_message: usize,
+    credits: u32,
+    topic_defaults: neo_broker::protocol::TopicConfig,
+}
+
+impl Args {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(p) => crate::config::FileConfig::load(p)?,
+            None => Default::default(),
+        };
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir.clone())
+                .unwrap_or_else(|| "neo-data".into()),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:7400".parse().expect("literal")),
+            admin_listen: match self.no_admin {
+                true => None,
+                false => Some(
+                    self.admin_listen
+                        .or(file.admin_listen)
+                        .unwrap_or_else(|| "127.0.0.1:7401".parse().expect("literal")),
+                ),
+            },
+            transport: self
+                .transport
+                .clone()
+                .or(file.transport.clone())
+                .unwrap_or_else(|| "tcp".into()),
+            max_message: self.max_message.or(file.max_message).unwrap_or(16 << 20),
+            credits: self.credits.or(file.credits).unwrap_or(64),
+            topic_defaults: file.topic_defaults()?,
+        })
+    }
 }
 
 /// Registers the built-in services on `server`.
@@ -44,46 +106,48 @@ pub fn register_builtin<T: Transport>(server: &mut Server<T>) -> anyhow::Result<
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.transport.as_str() {
+    let s = args.settings()?;
+    let args = &Full { s, fast: args.fast };
+    match args.s.transport.as_str() {
         "tcp" => {
             let tcp = TcpTransport::new(TcpConfig {
-                max_message: args.max_message,
+                max_message: args.s.max_message,
                 ..Default::default()
             })?;
-            serve_on(tcp, &args)
+            serve_on(tcp, args)
         }
         #[cfg(feature = "af-xdp")]
         "af-xdp" => {
-            let local = crate::fast::engine_addr(args.listen, "--listen")?;
+            let local = crate::fast::engine_addr(args.s.listen, "--listen")?;
             serve_on(
-                crate::fast::af_xdp(&args.fast, local, None, args.max_message)?,
-                &args,
+                crate::fast::af_xdp(&args.fast, local, None, args.s.max_message)?,
+                args,
             )
         }
         #[cfg(not(feature = "af-xdp"))]
         "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
         #[cfg(feature = "dpdk")]
         "dpdk" => {
-            let local = crate::fast::engine_addr(args.listen, "--listen")?;
+            let local = crate::fast::engine_addr(args.s.listen, "--listen")?;
             serve_on(
-                crate::fast::dpdk(&args.fast, local, args.max_message)?,
-                &args,
+                crate::fast::dpdk(&args.fast, local, args.s.max_message)?,
+                args,
             )
         }
         #[cfg(not(feature = "dpdk"))]
         "dpdk" => Err(crate::fast::dpdk_unavailable()),
-        "auto" => serve_auto(&args),
+        "auto" => serve_auto(args),
         other => bail!("unknown transport `{other}` (auto, dpdk, af-xdp, tcp; see `neo doctor`)"),
     }
 }
 
 /// `--transport auto`: the fastest configured backend that opens, else TCP;
 /// each one passed over is logged with the reason.
-fn serve_auto(args: &Args) -> anyhow::Result<()> {
-    let local = crate::fast::engine_addr(args.listen, "--listen");
+fn serve_auto(args: &Full) -> anyhow::Result<()> {
+    let local = crate::fast::engine_addr(args.s.listen, "--listen");
     #[cfg(feature = "dpdk")]
     match (&local, args.fast.dpdk_configured()) {
-        (Ok(l), true) => match crate::fast::dpdk(&args.fast, *l, args.max_message) {
+        (Ok(l), true) => match crate::fast::dpdk(&args.fast, *l, args.s.max_message) {
             Ok(t) => return serve_on(t, args),
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "auto: dpdk unavailable, trying the next transport"),
         },
@@ -93,7 +157,7 @@ fn serve_auto(args: &Args) -> anyhow::Result<()> {
     tracing::info!("auto: dpdk skipped (not compiled in)");
     #[cfg(feature = "af-xdp")]
     match (&local, &args.fast.interface) {
-        (Ok(l), Some(_)) => match crate::fast::af_xdp(&args.fast, *l, None, args.max_message) {
+        (Ok(l), Some(_)) => match crate::fast::af_xdp(&args.fast, *l, None, args.s.max_message) {
             Ok(t) => return serve_on(t, args),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "auto: af-xdp unavailable, trying the next transport")
@@ -108,38 +172,64 @@ fn serve_auto(args: &Args) -> anyhow::Result<()> {
     let _ = local;
     tracing::info!("auto: using tcp");
     let tcp = TcpTransport::new(TcpConfig {
-        max_message: args.max_message,
+        max_message: args.s.max_message,
         ..Default::default()
     })?;
     serve_on(tcp, args)
 }
 
-fn serve_on<T: Transport>(transport: T, args: &Args) -> anyhow::Result<()> {
+struct Full {
+    s: Settings,
+    #[cfg_attr(not(any(feature = "af-xdp", feature = "dpdk")), allow(dead_code))]
+    fast: crate::fast::FastArgs,
+}
+
+fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
+    let s = &args.s;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     let name = transport.name();
+    let mut cfg = BrokerConfig::new(&s.data_dir);
+    cfg.topic_defaults = s.topic_defaults.clone();
+    let broker = Broker::open(cfg)
+        .map_err(|e| anyhow::anyhow!("opening the data directory {}: {e}", s.data_dir.display()))?;
     let mut server = Server::new(
         transport,
         ServerConfig {
-            credits: args.credits,
+            credits: s.credits,
             ..Default::default()
         },
     );
     register_builtin(&mut server)?;
     let addr = server
         .transport()
-        .listen(args.listen)
-        .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(%addr, transport = name, "neo serving (services: echo/Echo)");
-    server.run(&stop)?;
-    let s = server.stats();
+        .listen(s.listen)
+        .with_context(|| format!("listening on {}", s.listen))?;
+    let broker = Arc::new(Mutex::new(broker));
+    let admin = match s.admin_listen {
+        Some(a) => {
+            let info = crate::admin_http::AdminInfo {
+                transport: name,
+                listen: addr,
+                started: std::time::Instant::now(),
+            };
+            Some(crate::admin_http::start(a, Arc::downgrade(&broker), info)?)
+        }
+        None => None,
+    };
+    let mut svc = BrokerService::new(server, broker).map_err(anyhow::Error::msg)?;
+    tracing::info!(%addr, admin = ?admin, transport = name, data_dir = %s.data_dir.display(), "neo broker serving");
+    svc.run(&stop)?;
+    let stats = neo_broker::service::lock(svc.broker()).stats().clone();
+    svc.shutdown()
+        .map_err(|e| anyhow::anyhow!("closing the broker: {e}"))?;
     tracing::info!(
-        calls = s.calls,
-        connections = s.connections_accepted,
-        errors = s.errors_sent,
-        "neo stopped"
+        produce = stats.produce_requests,
+        fetch = stats.fetch_requests,
+        records_in = stats.records_in,
+        "neo stopped; logs closed cleanly"
     );
     Ok(())
 }

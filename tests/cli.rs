@@ -49,8 +49,16 @@ fn bench_rtt_json_record_with_own_server() {
 
 #[test]
 fn serve_answers_bench_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(NEO)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-admin",
+            "--data-dir",
+        ])
+        .arg(data.path())
         .env("NEO_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -181,10 +181,18 @@ impl Broker {
             || !self.ready.is_empty()
     }
 
-    pub fn create_topic(&mut self, req: &CreateTopic) -> Result<(), BrokerError> {
-        self.topics.create(&req.name, req.config.clone())?;
-        tracing::info!(topic = %req.name, partitions = req.config.partitions, "topic created");
-        Ok(())
+    /// Creates a topic: the broker's defaults changed by the request's settings.
+    pub fn create_topic(&mut self, req: &CreateTopic) -> Result<TopicConfig, BrokerError> {
+        let mut config = self.cfg.topic_defaults.clone();
+        if let Some(n) = req.partitions {
+            config.partitions = n;
+        }
+        for (k, v) in &req.configs {
+            config.set(k, v).map_err(BrokerError::InvalidConfig)?;
+        }
+        self.topics.create(&req.name, config.clone())?;
+        tracing::info!(topic = %req.name, partitions = config.partitions, fsync = %config.fsync, "topic created");
+        Ok(config)
     }
 
     pub fn delete_topic(&mut self, name: &str) -> Result<(), BrokerError> {

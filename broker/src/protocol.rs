@@ -195,10 +195,81 @@ impl Default for TopicConfig {
     }
 }
 
+/// Creates a topic from the broker's defaults, changed by `configs`
+/// (`key=value` pairs as [`TopicConfig::set`] reads them; Kafka's names).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateTopic {
     pub name: String,
-    pub config: TopicConfig,
+    pub partitions: Option<u32>,
+    pub configs: Vec<(String, String)>,
+}
+
+/// Topic setting names, as Kafka spells them where Kafka has one.
+pub const TOPIC_KEYS: [&str; 8] = [
+    "partitions",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+    "max.message.bytes",
+    "compression.type",
+    "fsync",
+];
+
+fn opt_u64(v: &str) -> Result<Option<u64>, String> {
+    match v {
+        "-1" | "none" | "unlimited" => Ok(None),
+        _ => v.parse().map(Some).map_err(|e| format!("`{v}`: {e}")),
+    }
+}
+
+fn show(v: Option<u64>) -> String {
+    v.map_or("-1".into(), |v| v.to_string())
+}
+
+impl TopicConfig {
+    /// Changes one setting by name (see [`TOPIC_KEYS`]); `-1` means no limit.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let num = |v: &str| v.parse::<u64>().map_err(|e| format!("{key}=`{v}`: {e}"));
+        match key {
+            "partitions" => {
+                self.partitions = num(value)?.try_into().map_err(|_| "too many partitions")?
+            }
+            "retention.bytes" => self.retention_bytes = opt_u64(value)?,
+            "retention.ms" => self.retention_ms = opt_u64(value)?,
+            "segment.bytes" => self.segment_bytes = num(value)?,
+            "segment.ms" => self.segment_ms = opt_u64(value)?,
+            "max.message.bytes" => {
+                self.max_batch_bytes = num(value)?
+                    .try_into()
+                    .map_err(|_| "max.message.bytes over 4 GiB")?
+            }
+            "compression.type" => self.codec = value.into(),
+            "fsync" => self.fsync = value.parse()?,
+            _ => {
+                return Err(format!(
+                    "unknown topic setting `{key}` (known: {})",
+                    TOPIC_KEYS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Every setting as `key=value` pairs, in [`TOPIC_KEYS`] order.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let v = [
+            self.partitions.to_string(),
+            show(self.retention_bytes),
+            show(self.retention_ms),
+            self.segment_bytes.to_string(),
+            show(self.segment_ms),
+            self.max_batch_bytes.to_string(),
+            self.codec.clone(),
+            self.fsync.to_string(),
+        ];
+        TOPIC_KEYS.iter().map(|k| k.to_string()).zip(v).collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,10 +20,23 @@ impl<T: Transport> Admin<T> {
         &mut self.conn
     }
 
+    /// Creates a topic with exactly `config`.
     pub fn create_topic(&mut self, name: &str, config: TopicConfig) -> Result<(), ClientError> {
+        self.create_topic_with(name, None, config.pairs()).map(drop)
+    }
+
+    /// Creates a topic from the broker's defaults changed by `configs`
+    /// (see `TopicConfig::set`); returns the settings it got.
+    pub fn create_topic_with(
+        &mut self,
+        name: &str,
+        partitions: Option<u32>,
+        configs: Vec<(String, String)>,
+    ) -> Result<TopicConfig, ClientError> {
         let req = CreateTopic {
             name: name.into(),
-            config,
+            partitions,
+            configs,
         };
         self.conn.call(method::CREATE_TOPIC, &req)
     }

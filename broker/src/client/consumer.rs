@@ -198,6 +198,13 @@ impl<T: Transport> Consumer<T> {
         self.member.as_ref()
     }
 
+    /// Moves the position of an assigned partition (no effect otherwise).
+    pub fn seek(&mut self, topic: &str, partition: u32, offset: u64) {
+        if let Some(at) = self.positions.get_mut(&(Arc::from(topic), partition)) {
+            *at = offset;
+        }
+    }
+
     pub fn position(&self, topic: &str, partition: u32) -> Option<u64> {
         self.positions.get(&(Arc::from(topic), partition)).copied()
     }

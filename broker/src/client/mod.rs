@@ -24,9 +24,9 @@ use crate::protocol::{BrokerError, SERVICE};
 /// Why a client operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
+    #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("rpc: {0}")]
+    #[error(transparent)]
     Rpc(#[from] RpcError),
     #[error("undecodable answer from the broker: {0}")]
     Decode(String),
