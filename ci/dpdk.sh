@@ -19,7 +19,7 @@ passed=0
 # start_server NS LOG ARGS...: runs `neo serve` in NS, waits until it serves.
 start_server() {
     local ns="$1" log="$2"; shift 2
-    ip netns exec "$ns" timeout 120 "$neo" serve "$@" >"$log" 2>&1 &
+    ip netns exec "$ns" timeout 120 "$neo" serve --no-admin --data-dir "$data" "$@" >"$log" 2>&1 &
     srv=$!
     for _ in $(seq 200); do grep -q "neo serving" "$log" && return 0; sleep 0.05; done
     cat "$log"; echo "FAIL: server did not start" >&2; return 1
@@ -33,7 +33,22 @@ check() {
     passed=$((passed + 1))
 }
 
+# check_e2e NAME OUTPUT: broker produce->consume finished with every record.
+check_e2e() {
+    local name="$1" out="$2" last
+    last="$(grep "^{\"bench\":\"e2e\"" <<<"$out" | tail -n 1)"
+    local sent recv
+    sent="$(grep -o '"sent":[0-9]*' <<<"$last" | cut -d: -f2)"
+    recv="$(grep -o '"received":[0-9]*' <<<"$last" | cut -d: -f2)"
+    if [ -z "$sent" ] || [ "$sent" = 0 ] || [ "$sent" != "$recv" ]; then
+        echo "$out"; echo "FAIL $name: produced ${sent:-?}, consumed ${recv:-?}" >&2; return 1
+    fi
+    echo "PASS $name: $sent records produced and consumed through the broker $(grep -o '"p50_us":[0-9.]*' <<<"$last")"
+    passed=$((passed + 1))
+}
+
 log="$(mktemp)"
+data="$(mktemp -d)"
 netns_up direct
 ip -n "$NEO_NS_B" addr flush dev "$NEO_IF_B"   # the engine owns this port, ARP included
 start_server "$NEO_NS_B" "$log" --transport dpdk --dpdk-vdev "net_af_packet0,iface=$NEO_IF_B" --listen "$NEO_IP_B:7400"
@@ -44,6 +59,9 @@ ip -n "$NEO_NS_A" addr flush dev "$NEO_IF_A"
 out="$(in_a timeout 60 "$neo" bench rtt --transport dpdk --dpdk-vdev "net_af_packet1,iface=$NEO_IF_A" \
     --local "$NEO_IP_A:7402" --connect "$NEO_IP_B:7400" --count 3000 --warmup 100 --json 2>&1)"
 check dpdk_to_dpdk_af_packet_rpc 3000 "$out"
+out="$(in_a timeout 60 "$neo" bench e2e --transport dpdk --dpdk-vdev "net_af_packet1,iface=$NEO_IF_A" \
+    --local "$NEO_IP_A:7403" --connect "$NEO_IP_B:7400" --rate 2000 --duration 1 --warmup 0 --acks all --json 2>&1)" || true
+check_e2e dpdk_broker_produce_consume "$out"
 kill -TERM "$srv"; wait "$srv" || true
 # The port reports its driver's extended statistics when it closes.
 grep -q "DPDK port closing.*rx_good_packets=[1-9]" "$log" || { cat "$log"; echo "FAIL dpdk_xstats" >&2; exit 1; }
@@ -67,5 +85,5 @@ else
 fi
 kill -TERM "$srv"; wait "$srv" || true
 netns_down
-rm -f "$log"
+rm -rf "$log" "$data"
 echo "dpdk: $passed passed, 0 failed"

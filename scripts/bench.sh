@@ -4,7 +4,10 @@
 # bench-results/<timestamp>/summary.json (a JSON list of records) plus
 # bench-results/latest -> <timestamp>.
 #
-#   scripts/bench.sh rtt [--size N] [--count N] [--seconds S]
+#   scripts/bench.sh [rtt|e2e|all] [--quick] [--size N] [--count N] [--seconds S]
+#
+# e2e: see scripts/bench-e2e.sh (the broker over every transport against
+#   NATS JetStream, at a fixed rate and at maximum throughput).
 #
 # rtt, loopback: Neo RPC over TCP (`tcp`) against sockperf TCP ping-pong of the
 #   same size: `sockperf-tcp` (sockperf's defaults: blocking client, epoll
@@ -16,16 +19,17 @@
 . "$(dirname "$0")/lib.sh"
 
 suite="${1:-rtt}"; shift || true
-size=64 count=20000 seconds=3
+size=64 count=20000 seconds=3 quick=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --size) size="$2"; shift 2 ;;
         --count) count="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
+        --quick) quick=1; count=5000; seconds=2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-[ "$suite" = rtt ] || { echo "unknown suite '$suite' (known: rtt)" >&2; exit 2; }
+case "$suite" in rtt|e2e|all) ;; *) echo "unknown suite '$suite' (known: rtt, e2e, all)" >&2; exit 2 ;; esac
 
 ensure_apt "${NEO_BUILD_PKGS[@]}" "${NEO_TEST_PKGS[@]}"
 ensure_rust
@@ -88,6 +92,8 @@ sockperf_pp() {
 }
 
 base_port=$(( 20000 + $$ % 20000 ))
+
+suite_rtt() {
 neo_rtt tcp "Neo RPC echo, loopback, client and server busy-poll" -- --transport tcp
 sockperf_pp sockperf-tcp "sockperf 3.7 defaults: blocking client, epoll server" "" "" 127.0.0.1 "$base_port" "--tcp" "--tcp"
 sockperf_pp sockperf-tcp-spin "sockperf 3.7, non-blocking sockets, client spins" "" "" 127.0.0.1 "$((base_port + 1))" \
@@ -98,9 +104,9 @@ if [ "$(id -u)" = 0 ]; then
     netns_up direct
     A="ip netns exec $NEO_NS_A" B="ip netns exec $NEO_NS_B"
     srvlog="$out/neo-servers.txt"
-    $B "$neo" serve --transport af-xdp --interface "$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
+    $B "$neo" serve --no-admin --data-dir "$out/neo-data-rtt1" --transport af-xdp --interface "$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
     xsrv=$!
-    $B "$neo" serve --transport tcp --listen "$NEO_IP_B:7402" >>"$srvlog" 2>&1 &
+    $B "$neo" serve --no-admin --data-dir "$out/neo-data-rtt2" --transport tcp --listen "$NEO_IP_B:7402" >>"$srvlog" 2>&1 &
     tsrv=$!
     sleep 1
     neo_rtt af-xdp "Neo RPC echo over AF_XDP ($(grep -o 'native XDP, [a-z -]*\|generic XDP, [a-z -]*' "$srvlog" | head -1)), veth between namespaces" \
@@ -114,7 +120,7 @@ if [ "$(id -u)" = 0 ]; then
     # DPDK owns both ends of the pair (the engine answers ARP): no kernel IPs.
     ip -n "$NEO_NS_A" addr flush dev "$NEO_IF_A"
     ip -n "$NEO_NS_B" addr flush dev "$NEO_IF_B"
-    $B "$neo" serve --transport dpdk --dpdk-vdev "net_af_packet0,iface=$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
+    $B "$neo" serve --no-admin --data-dir "$out/neo-data-rtt3" --transport dpdk --dpdk-vdev "net_af_packet0,iface=$NEO_IF_B" --listen "$NEO_IP_B:7400" >>"$srvlog" 2>&1 &
     dsrv=$!
     sleep 2
     neo_rtt dpdk "Neo RPC echo over DPDK 22.11 net_af_packet VIRTUAL device on the same veth pair, both ends, --no-huge (not a NIC)" \
@@ -123,9 +129,18 @@ if [ "$(id -u)" = 0 ]; then
     wait "$dsrv" 2>/dev/null || true
     netns_down
     trap - EXIT
+    rm -rf "$out"/neo-data-rtt*
 else
     warn "SKIPPED the veth rows (af-xdp, tcp-veth, sockperf-udp-veth, dpdk): they need root for network namespaces"
 fi
+}
+
+. "$NEO_ROOT/scripts/bench-e2e.sh"
+case "$suite" in
+    rtt) suite_rtt ;;
+    e2e) suite_e2e ;;
+    all) suite_rtt; suite_e2e ;;
+esac
 
 {
     echo "["
@@ -137,19 +152,27 @@ fi
 } >"$out/summary.json"
 ln -sfn "$ts" "$NEO_ROOT/bench-results/latest"
 
-printf '\n%-24s %6s %10s %10s %10s %10s\n' transport size p50_us p99_us p999_us max_us
+rtt_records=() e2e_records=()
 for r in "${records[@]}"; do
-    printf '%-24s %6s %10.2f %10.2f %10.2f %10.2f\n' "$(sed -E 's/.*"transport":"([^"]*)".*/\1/' <<<"$r")" "$size" \
-        "$(json_num p50_us "$r")" "$(json_num p99_us "$r")" "$(json_num p999_us "$r")" "$(json_num max_us "$r")"
+    if grep -q '"bench":"e2e"' <<<"$r"; then e2e_records+=("$r"); else rtt_records+=("$r"); fi
 done
-p50_of() { for r in "${records[@]}"; do if grep -q "\"transport\":\"$1\"" <<<"$r"; then json_num p50_us "$r"; fi; done; }
-ratio() {
-    local a b; a="$(p50_of "$1")"; b="$(p50_of "$2")"
-    [ -n "$a" ] && [ -n "$b" ] && printf '  p50 %-10s / %-24s = %.3f\n' "$1" "$2" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
-    return 0
-}
-echo; echo "ratios (same run):"
-ratio tcp sockperf-tcp; ratio tcp sockperf-tcp-spin
-ratio af-xdp tcp-veth; ratio af-xdp sockperf-udp-veth; ratio af-xdp sockperf-udp-veth-spin
-ratio dpdk tcp-veth; ratio dpdk af-xdp
+field() { sed -E "s/.*\"$1\":\"?([^\",}]*)\"?.*/\1/" <<<"$2"; }
+if [ ${#rtt_records[@]} -gt 0 ]; then
+    printf '\nRPC round trips\n%-24s %6s %10s %10s %10s %10s\n' transport size p50_us p99_us p999_us max_us
+    for r in "${rtt_records[@]}"; do
+        printf '%-24s %6s %10.2f %10.2f %10.2f %10.2f\n' "$(field transport "$r")" "$(field size "$r")" \
+            "$(json_num p50_us "$r")" "$(json_num p99_us "$r")" "$(json_num p999_us "$r")" "$(json_num max_us "$r")"
+    done
+    p50_of() { for r in "${rtt_records[@]}"; do if grep -q "\"transport\":\"$1\"" <<<"$r"; then json_num p50_us "$r"; fi; done; }
+    ratio() {
+        local a b; a="$(p50_of "$1")"; b="$(p50_of "$2")"
+        [ -n "$a" ] && [ -n "$b" ] && printf '  p50 %-10s / %-24s = %.3f\n' "$1" "$2" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
+        return 0
+    }
+    echo; echo "ratios (same run):"
+    ratio tcp sockperf-tcp; ratio tcp sockperf-tcp-spin
+    ratio af-xdp tcp-veth; ratio af-xdp sockperf-udp-veth; ratio af-xdp sockperf-udp-veth-spin
+    ratio dpdk tcp-veth; ratio dpdk af-xdp
+fi
+[ ${#e2e_records[@]} -gt 0 ] && e2e_table
 echo; echo "summary: $out/summary.json (also bench-results/latest/summary.json)"

@@ -17,6 +17,8 @@ use neo_transports::Transport;
 pub enum Bench {
     /// Request/response round trips over Neo RPC (echo), one call in flight.
     Rtt(RttArgs),
+    /// Broker produce→consume latency at a fixed rate, or maximum throughput.
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,6 +51,7 @@ pub struct RttArgs {
 pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Rtt(args) => rtt(args),
+        Bench::E2e(args) => crate::bench_e2e::e2e(args),
     }
 }
 

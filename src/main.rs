@@ -9,6 +9,7 @@
 
 mod admin_http;
 mod bench;
+mod bench_e2e;
 mod cmd;
 mod config;
 mod doctor;

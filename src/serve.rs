@@ -220,7 +220,7 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         None => None,
     };
     let mut svc = BrokerService::new(server, broker).map_err(anyhow::Error::msg)?;
-    tracing::info!(%addr, admin = ?admin, transport = name, data_dir = %s.data_dir.display(), "neo broker serving");
+    tracing::info!(%addr, admin = ?admin, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
     svc.run(&stop)?;
     let stats = neo_broker::service::lock(svc.broker()).stats().clone();
     svc.shutdown()

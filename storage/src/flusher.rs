@@ -154,8 +154,20 @@ fn run(policy: FsyncPolicy, shared: &(Mutex<Pending>, Condvar), durability: &Dur
             }
         }
         if let FsyncPolicy::Interval(d) = policy {
-            // Let appends accumulate for one interval, then sync them together.
-            std::thread::sleep(d);
+            // Let appends accumulate for one interval, then sync them
+            // together; a stop (close) cuts the wait short.
+            let deadline = Instant::now() + d;
+            let mut p = m.lock().unwrap_or_else(|p| p.into_inner());
+            while !p.stop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                p = cv
+                    .wait_timeout(p, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
         }
         let (files, target) = {
             let mut p = m.lock().unwrap_or_else(|p| p.into_inner());

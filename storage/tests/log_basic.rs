@@ -121,6 +121,27 @@ fn durability_follows_the_fsync_policy() {
 }
 
 #[test]
+fn close_does_not_wait_out_a_long_fsync_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small(FsyncPolicy::Interval(Duration::from_secs(3600)));
+    let (mut log, _) = Log::open(dir.path(), cfg).unwrap();
+    log.append(&meta(0, 1), &payload(0, 10)).unwrap();
+    // The flusher is inside its hour-long wait; close must cut it short
+    // (before the fix it slept the whole interval). Bounded by a watchdog
+    // rather than a timing assertion: the test fails instead of hanging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(log.close().map_err(|e| e.to_string())));
+    let closed = rx.recv_timeout(Duration::from_secs(120));
+    assert!(
+        matches!(closed, Ok(Ok(()))),
+        "close did not return: {closed:?}"
+    );
+    let (log, report) = Log::open(dir.path(), small(FsyncPolicy::Never)).unwrap();
+    assert!(report.clean_shutdown);
+    assert_eq!(log.end_offset(), 1);
+}
+
+#[test]
 fn bad_input_is_refused_with_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = Log::open(dir.path(), small(FsyncPolicy::Never)).unwrap();
