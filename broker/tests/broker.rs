@@ -451,3 +451,40 @@ fn bad_requests_get_typed_errors_and_the_broker_keeps_serving() {
     let ok = produce_raw(&mut a, "t", 1, &[b"fine"], (-1, -1, -1)).unwrap();
     assert_eq!(ok.base_offset, 0);
 }
+
+#[test]
+fn a_producer_describes_a_new_topic_while_batches_are_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path());
+    let mut a = admin(b.addr);
+    a.create_topic("first", topic(1, Fsync::Always)).unwrap();
+    a.create_topic("second", topic(1, Fsync::Always)).unwrap();
+    let pcfg = ProducerConfig {
+        batch_bytes: 512,
+        linger: Duration::ZERO,
+        ..Default::default()
+    };
+    let mut p = Producer::connect(tcp(), cfg(b.addr), pcfg).unwrap();
+    for i in 0..300u32 {
+        p.send("first", None, None, format!("a{i}").as_bytes())
+            .unwrap();
+    }
+    // Batches of `first` wait for fsync while the producer asks the broker
+    // about `second`: their answers must not be lost meanwhile.
+    for i in 0..300u32 {
+        p.send("second", None, None, format!("b{i}").as_bytes())
+            .unwrap();
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+    let d = p.take_deliveries();
+    assert!(d.iter().all(|d| d.result.is_ok()), "{d:?}");
+    assert_eq!(d.iter().map(|d| d.records).sum::<u32>(), 600);
+    assert_eq!(
+        a.list_offset("first", 0, OffsetSpec::Latest).unwrap(),
+        Some(300)
+    );
+    assert_eq!(
+        a.list_offset("second", 0, OffsetSpec::Latest).unwrap(),
+        Some(300)
+    );
+}

@@ -111,6 +111,8 @@ pub struct Producer<T: Transport> {
     codecs: Codecs,
     buffered: usize,
     body: Vec<u8>,
+    /// Produce answers reaped while a blocking control call waited.
+    backlog: Vec<(CallId, Result<Produced, ClientError>)>,
 }
 
 fn now_ms() -> i64 {
@@ -147,6 +149,7 @@ impl<T: Transport> Producer<T> {
             codecs: Codecs::software(),
             buffered: 0,
             body: Vec::new(),
+            backlog: Vec::new(),
         })
     }
 
@@ -157,9 +160,8 @@ impl<T: Transport> Producer<T> {
 
     fn topic(&mut self, topic: &str) -> Result<&mut TopicMeta, ClientError> {
         if !self.topics.contains_key(topic) {
-            let d: TopicDescription = self
-                .conn
-                .call(method::DESCRIBE_TOPIC, &TopicName { name: topic.into() })?;
+            let d: TopicDescription =
+                self.call_sync(method::DESCRIBE_TOPIC, &TopicName { name: topic.into() })?;
             let codec = match self.cfg.codec {
                 Some(c) => c,
                 None => codec_by_name(&d.config.codec)?,
@@ -347,6 +349,51 @@ impl<T: Transport> Producer<T> {
         Ok(())
     }
 
+    /// A control call (describe, new producer id) while produce calls may be
+    /// in flight: their answers, reaped meanwhile, wait in the backlog for
+    /// the next [`Producer::poll`] instead of being lost.
+    fn call_sync<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &mut self,
+        method: &str,
+        req: &Req,
+    ) -> Result<Resp, ClientError> {
+        let body = postcard::to_stdvec(req).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let conn = self.conn.ensure()?;
+        let timeout = self.conn.config().request_timeout;
+        let me = self
+            .conn
+            .rpc()
+            .start(conn, method_id(method), &body, Some(timeout))?;
+        let mut answer: Option<Result<Resp, ClientError>> = None;
+        while answer.is_none() {
+            let backlog = &mut self.backlog;
+            let polled = self.conn.rpc().poll(&mut |id, r| {
+                if id == me {
+                    answer = Some(r.map_err(ClientError::Rpc).and_then(decode_answer::<Resp>));
+                } else {
+                    let r = r
+                        .map_err(ClientError::Rpc)
+                        .and_then(decode_answer::<Produced>);
+                    backlog.push((id, r));
+                }
+            });
+            match polled {
+                Err(e) => {
+                    self.conn.note_error(&e);
+                    return Err(e.into());
+                }
+                Ok(0) if answer.is_none() => {
+                    self.conn
+                        .rpc()
+                        .transport()
+                        .wait(Some(Duration::from_micros(100)))?;
+                }
+                Ok(_) => {}
+            }
+        }
+        answer.expect("loop ends with an answer")
+    }
+
     /// Moves batches along: seals lingered ones, sends, reaps answers,
     /// retries failures. Returns the number of answers reaped.
     pub fn poll(&mut self) -> Result<usize, ClientError> {
@@ -362,7 +409,8 @@ impl<T: Transport> Producer<T> {
                 self.dispatch(i, now)?;
             }
         }
-        let mut done: Vec<(CallId, Result<Produced, ClientError>)> = Vec::new();
+        let mut done: Vec<(CallId, Result<Produced, ClientError>)> =
+            std::mem::take(&mut self.backlog);
         let polled = self.conn.rpc().poll(&mut |id, r| {
             let r = r
                 .map_err(ClientError::Rpc)
@@ -436,7 +484,7 @@ impl<T: Transport> Producer<T> {
     /// broker would refuse forever: take a new producer id and renumber the
     /// partition's waiting batches from 0.
     fn restart_sequences(&mut self, i: usize) -> Result<(), ClientError> {
-        let id: ProducerIdentity = self.conn.call(method::INIT_PRODUCER, &())?;
+        let id: ProducerIdentity = self.call_sync(method::INIT_PRODUCER, &())?;
         self.identity = Some(id);
         for (j, part) in self.parts.iter_mut().enumerate() {
             part.next_seq = 0;

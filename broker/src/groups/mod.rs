@@ -28,6 +28,8 @@ pub const SESSION_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=300_000;
 pub const REBALANCE_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
 /// Most members in one group.
 pub const MAX_MEMBERS: usize = 1000;
+/// Most topics one member may subscribe to.
+pub const MAX_TOPICS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -142,8 +144,8 @@ impl Group {
             );
             return JoinOutcome::Now(Err(BrokerError::InvalidRequest(why)), call);
         }
-        if req.topics.is_empty() {
-            let why = "a member must subscribe to at least one topic".to_string();
+        if req.topics.is_empty() || req.topics.len() > MAX_TOPICS {
+            let why = format!("a member subscribes to 1..={MAX_TOPICS} topics");
             return JoinOutcome::Now(Err(BrokerError::InvalidRequest(why)), call);
         }
         let id = if req.member_id.is_empty() {
