@@ -61,13 +61,7 @@ impl<T: Transport> Admin<T> {
         partition: u32,
         spec: OffsetSpec,
     ) -> Result<Option<u64>, ClientError> {
-        let req = ListOffsets {
-            topic: topic.into(),
-            partition,
-            spec,
-        };
-        let r: ListedOffset = self.conn.call(method::LIST_OFFSETS, &req)?;
-        Ok(r.offset)
+        self.conn.list_offset(topic, partition, spec)
     }
 
     pub fn list_groups(&mut self) -> Result<Vec<String>, ClientError> {

@@ -187,6 +187,23 @@ impl<T: Transport> Connection<T> {
         r.map_err(ClientError::Rpc)
     }
 
+    /// The offset `spec` names in a partition (`None`: no batch that late).
+    pub fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        spec: crate::protocol::OffsetSpec,
+    ) -> Result<Option<u64>, ClientError> {
+        let req = crate::protocol::ListOffsets {
+            topic: topic.into(),
+            partition,
+            spec,
+        };
+        let r: crate::protocol::ListedOffset =
+            self.call(crate::protocol::method::LIST_OFFSETS, &req)?;
+        Ok(r.offset)
+    }
+
     /// A blocking call with a typed request and answer.
     pub fn call<Req: Serialize, Resp: DeserializeOwned>(
         &mut self,
