@@ -230,6 +230,13 @@ fn run_on<T: Transport>(transport: T, addr: SocketAddr, args: &E2eArgs) -> anyho
     c.close(conn);
     let t = Instant::now();
     while c.poll(&mut |_, _| {}).is_ok() && t.elapsed() < Duration::from_millis(50) {}
+    let transport_stats = c.transport().stats_line();
+    if !transport_stats.is_empty() {
+        eprintln!(
+            "neo bench e2e: {} counters: {transport_stats}",
+            c.transport().name()
+        );
+    }
     let (run, wall) = result?;
     report(args, &run, wall);
     if run.errors > 0 {

@@ -223,6 +223,10 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
     tracing::info!(%addr, admin = ?admin, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
     svc.run(&stop)?;
     let stats = neo_broker::service::lock(svc.broker()).stats().clone();
+    let transport_stats = svc.server().transport().stats_line();
+    if !transport_stats.is_empty() {
+        tracing::info!(transport = name, stats = %transport_stats, "transport counters");
+    }
     svc.shutdown()
         .map_err(|e| anyhow::anyhow!("closing the broker: {e}"))?;
     tracing::info!(

@@ -215,4 +215,10 @@ pub trait Transport {
     /// Blocks until an event may be ready or `timeout` passes (`None`: no
     /// limit). Used by poll loops backing off when idle; it never loses events.
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// The backend's counters in one line, for logs at shutdown and bench
+    /// reports (empty when it keeps none).
+    fn stats_line(&self) -> String {
+        String::new()
+    }
 }

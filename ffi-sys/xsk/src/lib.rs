@@ -231,10 +231,13 @@ impl Xsk {
         if self.tx_pending > 0 {
             self.tx.submit();
             self.tx_pending = 0;
-            // Copy mode always needs the kick; zero-copy only when asked.
-            if !self.zero_copy || self.tx.needs_wakeup() {
-                sys::kick_tx(self.fd.as_raw_fd())?;
-            }
+        }
+        // Kick while the kernel has not consumed everything: in copy mode one
+        // kick sends a bounded batch (32 frames in Linux's generic xmit), so
+        // a deep queue needs one per round, not only when new frames arrive
+        // — else a full ring never drains. Zero-copy only when asked.
+        if self.tx.unconsumed() > 0 && (!self.zero_copy || self.tx.needs_wakeup()) {
+            sys::kick_tx(self.fd.as_raw_fd())?;
         }
         self.fill.submit();
         self.reclaim();

@@ -185,6 +185,11 @@ impl Ring {
 
     // Producer side (fill, TX).
 
+    /// Entries produced (submitted or not) that the kernel has not consumed.
+    pub fn unconsumed(&mut self) -> u32 {
+        self.size - self.free_slots()
+    }
+
     pub fn free_slots(&mut self) -> u32 {
         self.cached_cons = self.cons().load(Ordering::Acquire);
         self.size - self.cached_prod.wrapping_sub(self.cached_cons)

@@ -74,6 +74,10 @@ impl<P: Phy, C: Clock> Transport for EngineTransport<P, C> {
         self.name
     }
 
+    fn stats_line(&self) -> String {
+        format!("{:?}", self.engine.stats())
+    }
+
     fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let cfg = self.engine.config();
         let own = SocketAddr::V4(SocketAddrV4::new(cfg.ip, cfg.port));

@@ -57,7 +57,13 @@ impl Engine {
                                     .push((key, CloseReason::Io(std::io::ErrorKind::TimedOut)));
                                 continue;
                             }
-                            for p in s.inflight.iter_mut().filter(|p| !p.sacked) {
+                            // RFC 6298 5.4: resend the earliest unacknowledged
+                            // packet only. Resending the whole window turned a
+                            // spurious timeout (a peer descheduled for a moment
+                            // under load) into a storm of duplicates; packets
+                            // really lost behind it are recovered by selective
+                            // acks (fast retransmit) or by the next timeout.
+                            if let Some(p) = s.inflight.iter_mut().find(|p| !p.sacked) {
                                 p.resend = true;
                             }
                             s.rtt.back_off();
