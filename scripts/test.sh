@@ -15,6 +15,9 @@ log "cargo clippy (all targets, full features, -D warnings)"
 cargo clippy --workspace --all-targets --features full -- -D warnings
 log "cargo test (workspace, full features)"
 cargo test --workspace --features full 2>&1 | tee "${TMPDIR:-/tmp}/neo-test.log"
+if ! ldconfig -p | grep -q 'libqpl\.so' && [ -z "${NEO_QPL_LIB:-}" ]; then
+    warn "SKIPPED accel/tests/qpl.rs (QPL deflate interop): libqpl is not installed (Debian packages no QPL; build it from Intel's sources and set NEO_QPL_LIB to run it)"
+fi
 passed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$6} END {print s+0}')
 

@@ -72,7 +72,24 @@ impl Registry {
     /// Detects this node under `root` (`/` in production) with the real
     /// dynamic loader, then decides as [`Registry::new`].
     pub fn detect(root: &Path, overrides: &Overrides) -> Result<Self, String> {
-        Self::new(&Detection::detect(root, &SystemLibraries), overrides)
+        let mut r = Self::new(&Detection::detect(root, &SystemLibraries), overrides)?;
+        // Detection saw work queues and the library; only a job proves the
+        // hardware path (permissions, libaccel-config, CPU support).
+        let forced = overrides.get("deflate").is_some_and(|v| v == "iaa");
+        if let Some(c) = r.choices.iter_mut().find(|c| c.backend == Backend::Iaa) {
+            if let Err(e) = crate::qpl::QplDeflate::open(neo_ffi_qpl::ExecPath::Hardware, 1) {
+                if forced {
+                    return Err(format!("deflate = \"iaa\" was configured, but {e}"));
+                }
+                *c = Choice {
+                    codec: c.codec,
+                    backend: Backend::Software,
+                    implementation: software(c.codec),
+                    reason: format!("{}, but {e}", c.reason),
+                };
+            }
+        }
+        Ok(r)
     }
 
     /// Levels for the codecs [`Registry::codec`] builds (zstd 1..=22, default
@@ -92,6 +109,10 @@ impl Registry {
         self.choices.iter().find(|c| c.codec == id)
     }
 
+    fn is_iaa(&self, id: CodecId) -> bool {
+        self.choice(id).is_some_and(|c| c.backend == Backend::Iaa)
+    }
+
     /// A codec instance as chosen (software today in every case; see `choose`).
     /// `None` for [`CodecId::None`] (the payload is stored as is) or a zstd
     /// level libzstd refuses.
@@ -100,6 +121,10 @@ impl Registry {
             CodecId::None => return None,
             CodecId::Lz4 => Box::new(Lz4),
             CodecId::Zstd => Box::new(Zstd::new(self.zstd_level).ok()?),
+            CodecId::Deflate if self.is_iaa(CodecId::Deflate) => Box::new(
+                crate::qpl::QplDeflate::open(neo_ffi_qpl::ExecPath::Hardware, self.deflate_level)
+                    .ok()?,
+            ),
             CodecId::Deflate => Box::new(Deflate::new(self.deflate_level)),
         })
     }
@@ -127,9 +152,19 @@ fn iaa_why(d: &Detection) -> String {
     } else if let Err(e) = &d.qpl {
         format!("IAA work queues present but libqpl does not load ({e})")
     } else {
-        // Library present and device present: the job path is what is missing.
-        "IAA and libqpl present, but this build has no QPL job path yet".to_string()
+        // Both present: `choose` picks IAA; `Registry::detect` then checks
+        // that a hardware job initialises.
+        format!(
+            "{} enabled IAA work queue(s) and {} loads",
+            d.usable_iaa_queues(),
+            d.qpl.as_deref().unwrap_or("libqpl")
+        )
     }
+}
+
+/// Whether IAA can run deflate here as far as detection can tell.
+fn iaa_usable(d: &Detection) -> bool {
+    d.usable_iaa_queues() > 0 && d.qpl.is_ok()
 }
 
 /// Why QAT does not run any codec here.
@@ -155,6 +190,12 @@ fn choose(codec: CodecId, wanted: &str, d: &Detection) -> Result<Choice, String>
     };
     match (codec, wanted) {
         (_, "software") => Ok(sw("software forced by configuration".into())),
+        (CodecId::Deflate, "iaa" | "auto") if iaa_usable(d) => Ok(Choice {
+            codec,
+            backend: Backend::Iaa,
+            implementation: "QPL hardware path",
+            reason: iaa_why(d),
+        }),
         (CodecId::Deflate, "iaa") => Err(format!(
             "deflate = \"iaa\" was configured, but IAA is unusable: {}",
             iaa_why(d)

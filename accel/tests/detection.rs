@@ -72,13 +72,27 @@ fn iaa_with_enabled_queue_and_qpl_absent_is_software_with_the_reason() {
 }
 
 #[test]
-fn iaa_with_qpl_present_is_reported_and_stays_software() {
+fn iaa_with_qpl_present_picks_iaa_for_deflate_only() {
     let t = tempfile::tempdir().unwrap();
     iaa(t.path(), "enabled");
     let d = Detection::detect(t.path(), &Libs::qpl(true));
-    let c = deflate(&Registry::new(&d, &Overrides::new()).unwrap());
-    assert_eq!(c.backend, Backend::Software);
-    assert!(c.reason.contains("no QPL job path"), "{}", c.reason);
+    let r = Registry::new(&d, &Overrides::new()).unwrap();
+    let c = deflate(&r);
+    assert_eq!(c.backend, Backend::Iaa);
+    assert_eq!(c.implementation, "QPL hardware path");
+    assert!(
+        c.reason.contains("1 enabled IAA work queue(s)"),
+        "{}",
+        c.reason
+    );
+    for other in r.choices().iter().filter(|c| c.codec != CodecId::Deflate) {
+        assert_eq!(other.backend, Backend::Software, "{other:?}");
+    }
+    let forced = Overrides::from([("deflate".to_string(), "iaa".to_string())]);
+    assert_eq!(
+        deflate(&Registry::new(&d, &forced).unwrap()).backend,
+        Backend::Iaa
+    );
 }
 
 #[test]
