@@ -14,6 +14,9 @@
 //! partitions = 1
 //! fsync = "interval:5"      # never | always | interval:<ms>
 //! "retention.ms" = "604800000"
+//!
+//! [accel]                   # backend per codec; hardware that is not there is an error
+//! deflate = "auto"          # auto | software | iaa | qat
 //! ```
 
 use std::collections::BTreeMap;
@@ -37,6 +40,9 @@ pub struct FileConfig {
     /// Topic settings by name (`TopicConfig::set`), values as strings or numbers.
     #[serde(default)]
     pub topic_defaults: BTreeMap<String, toml::Value>,
+    /// Backend per codec: `deflate = "auto" | "software" | "iaa" | "qat"` (also lz4, zstd).
+    #[serde(default)]
+    pub accel: BTreeMap<String, String>,
 }
 
 impl FileConfig {

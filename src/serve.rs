@@ -42,6 +42,10 @@ pub struct Args {
     /// Calls one connection may have outstanding [default: 64].
     #[arg(long, env = "NEO_CREDITS")]
     credits: Option<u32>,
+    /// Codec backend, codec=backend (repeatable; overrides the file's [accel]):
+    /// e.g. deflate=software. Backends: auto, software, iaa, qat.
+    #[arg(long = "accel")]
+    accel: Vec<String>,
     #[command(flatten)]
     fast: crate::fast::FastArgs,
 }
@@ -55,6 +59,7 @@ struct Settings {
     max_message: usize,
     credits: u32,
     topic_defaults: neo_broker::protocol::TopicConfig,
+    accel: neo_accel::Overrides,
 }
 
 impl Args {
@@ -89,6 +94,16 @@ impl Args {
             max_message: self.max_message.or(file.max_message).unwrap_or(16 << 20),
             credits: self.credits.or(file.credits).unwrap_or(64),
             topic_defaults: file.topic_defaults()?,
+            accel: {
+                let mut o: neo_accel::Overrides = file.accel.clone().into_iter().collect();
+                for a in &self.accel {
+                    let Some((k, v)) = a.split_once('=') else {
+                        bail!("--accel `{a}`: expected codec=backend, e.g. deflate=software");
+                    };
+                    o.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                o
+            },
         })
     }
 }
@@ -193,6 +208,12 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
     let name = transport.name();
     let mut cfg = BrokerConfig::new(&s.data_dir);
     cfg.topic_defaults = s.topic_defaults.clone();
+    let accel = neo_accel::Registry::detect(std::path::Path::new("/"), &s.accel)
+        .map_err(|e| anyhow::anyhow!("accel: {e}"))?;
+    for c in accel.choices() {
+        tracing::info!(codec = c.codec.name(), backend = ?c.backend, implementation = c.implementation, reason = %c.reason, "accel");
+    }
+    cfg.accel = Some(accel);
     let broker = Broker::open(cfg)
         .map_err(|e| anyhow::anyhow!("opening the data directory {}: {e}", s.data_dir.display()))?;
     let mut server = Server::new(

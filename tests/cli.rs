@@ -137,6 +137,39 @@ fn bad_arguments_fail_with_a_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // Hardware asked for but not there: a refusal with the reason, not a
+    // silent software fallback (there is no IAA on the build machines).
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(NEO)
+        .args([
+            "serve",
+            "--no-admin",
+            "--listen",
+            "127.0.0.1:0",
+            "--accel",
+            "deflate=iaa",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("deflate = \"iaa\" was configured, but IAA is unusable"),
+        "{err}"
+    );
+    let cfg = data.path().join("neo.toml");
+    std::fs::write(&cfg, "[accel]\nlz4 = \"gpu\"\n").unwrap();
+    let out = Command::new(NEO)
+        .args(["serve", "--no-admin", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend `gpu`"));
 }
 
 #[test]

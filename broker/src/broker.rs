@@ -29,6 +29,9 @@ pub struct BrokerConfig {
     pub max_uncompressed: usize,
     /// How often retention runs.
     pub retention_check: Duration,
+    /// Codec backends (IAA/QAT/software) for checking compressed batches;
+    /// `None`: software codecs without detection.
+    pub accel: Option<neo_accel::Registry>,
 }
 
 impl BrokerConfig {
@@ -39,6 +42,7 @@ impl BrokerConfig {
             max_fetch_wait: Duration::from_secs(30),
             max_uncompressed: 64 << 20,
             retention_check: Duration::from_secs(5),
+            accel: None,
         }
     }
 }
@@ -152,7 +156,10 @@ impl Broker {
             topics: Topics::open(&cfg.data_dir)?,
             offsets: OffsetStore::open(&cfg.data_dir)?,
             producer_ids: ProducerIds::open(&cfg.data_dir)?,
-            codecs: Codecs::software(),
+            codecs: match &cfg.accel {
+                Some(r) => Codecs::new(r.clone()),
+                None => Codecs::software(),
+            },
             groups: HashMap::new(),
             acks: Vec::new(),
             fetches: Vec::new(),
