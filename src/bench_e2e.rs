@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use neo_broker::client::{decode_answer, method_id};
 use neo_broker::protocol::*;
-use neo_broker::records::{for_each_record, BatchBuilder};
+use neo_broker::records::{for_each_record, BatchBuilder, RECORD_OVERHEAD};
 use neo_storage::batch::{validate, HEADER_LEN};
 use neo_transports::rpc::{CallId, Client, ClientConfig, Server, ServerConfig};
 use neo_transports::tcp::{TcpConfig, TcpTransport};
@@ -262,7 +262,7 @@ fn drive<T: Transport>(
     let end = warm_end + Duration::from_secs_f64(args.duration);
     let throughput = args.rate == 0;
     let per_batch = if throughput {
-        (args.batch_bytes / (args.size + 12)).max(1)
+        (args.batch_bytes / (args.size + RECORD_OVERHEAD)).max(1)
     } else {
         1
     };
@@ -312,7 +312,8 @@ fn drive<T: Transport>(
                 value[..8].copy_from_slice(&ns.to_le_bytes());
                 builder.push(None, &value, 0).map_err(anyhow::Error::msg)?;
                 next_send += interval;
-                let full = builder.len() + args.size + 12 > args.batch_bytes.max(args.size + 12);
+                let full = builder.len() + args.size + RECORD_OVERHEAD
+                    > args.batch_bytes.max(args.size + RECORD_OVERHEAD);
                 let more_due = !throughput && next_send <= now && next_send < end;
                 if full || !(throughput && builder.count() < per_batch as u32 || more_due) {
                     break;

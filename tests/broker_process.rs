@@ -248,17 +248,31 @@ fn cli_topics_produce_consume_groups() {
     let (ok, _, err) = s.neo(&["topics", "create", "bad", "-c", "fsync=sometimes"], "");
     assert!(!ok && err.contains("fsync"), "{err}");
     let (ok, _, err) = s.neo(
-        &["produce", "cli", "-K", ":", "-p", "1"],
+        &[
+            "produce", "cli", "-K", ":", "-p", "1", "-H", "trace=t1", "-H", "flag",
+        ],
         "k1:v1\nk2:v2\nplain\n",
     );
     assert!(ok, "{err}");
     assert!(err.contains("3 of 3 records acknowledged"), "{err}");
     let (ok, out, err) = s.neo(
-        &["consume", "cli", "-p", "1", "-c", "3", "-f", "%o %k=%s\\n"],
+        &[
+            "consume",
+            "cli",
+            "-p",
+            "1",
+            "-c",
+            "3",
+            "-f",
+            "%o %k=%s [%h]\\n",
+        ],
         "",
     );
     assert!(ok, "{err}");
-    assert_eq!(out, "0 k1=v1\n1 k2=v2\n2 =plain\n");
+    assert_eq!(
+        out,
+        "0 k1=v1 [trace=t1,flag]\n1 k2=v2 [trace=t1,flag]\n2 =plain [trace=t1,flag]\n"
+    );
     let (ok, out, _) = s.neo(&["consume", "cli", "-p", "1", "-o", "2", "-c", "1"], "");
     assert!(ok);
     assert_eq!(out, "plain\n");

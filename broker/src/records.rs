@@ -2,8 +2,13 @@
 //! by the producer, the broker's validation and the consumer.
 //!
 //! ```text
-//! per record:  key_len i32 LE (-1 = no key) | value_len u32 LE | ts_delta u32 LE | key | value
+//! per record:  key_len i32 LE (-1 = no key) | value_len u32 LE | ts_delta u32 LE
+//!              | header_count u16 LE | key | value | headers
+//! per header:  name_len u16 LE | value_len i32 LE (-1 = no value) | name | value
 //! ```
+//!
+//! Headers are Kafka's record headers (a name and an optional value each), so
+//! records carry them across the Kafka listener unchanged.
 //!
 //! `ts_delta` is milliseconds after the batch's `first_timestamp`; the offset
 //! of record `i` is the batch's base offset plus `i`. The whole payload is
@@ -12,7 +17,12 @@
 use neo_accel::{payload, Codec, CodecId};
 
 /// Fixed bytes in front of each record's key and value.
-pub const RECORD_OVERHEAD: usize = 12;
+pub const RECORD_OVERHEAD: usize = 14;
+/// Fixed bytes in front of each header's name and value.
+pub const HEADER_OVERHEAD: usize = 6;
+
+/// One record header: a name and an optional value.
+pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// One record, lent from a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +31,42 @@ pub struct RecordView<'a> {
     pub timestamp: i64,
     pub key: Option<&'a [u8]>,
     pub value: &'a [u8],
+    header_count: u16,
+    /// The encoded headers (already checked when the record was read).
+    header_bytes: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    pub fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+    /// The record's headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + 'a {
+        let mut rest = self.header_bytes;
+        (0..self.header_count).map_while(move |_| {
+            let (h, tail) = parse_header(rest).ok()?;
+            rest = tail;
+            Some(h)
+        })
+    }
+}
+
+/// Splits one header off the front of `b`.
+fn parse_header(b: &[u8]) -> Result<(Header<'_>, &[u8]), String> {
+    let head = b.get(..HEADER_OVERHEAD).ok_or("header truncated")?;
+    let name_len = u16::from_le_bytes([head[0], head[1]]) as usize;
+    let value_len = i32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+    let rest = &b[HEADER_OVERHEAD..];
+    let name = rest.get(..name_len).ok_or("header name truncated")?;
+    let rest = &rest[name_len..];
+    match value_len {
+        -1 => Ok(((name, None), rest)),
+        n if n >= 0 => {
+            let v = rest.get(..n as usize).ok_or("header value truncated")?;
+            Ok(((name, Some(v)), &rest[n as usize..]))
+        }
+        n => Err(format!("header value length {n}")),
+    }
 }
 
 /// Accumulates records into one uncompressed payload; reused across batches.
@@ -37,12 +83,37 @@ impl BatchBuilder {
         Self::default()
     }
     /// Bytes a record adds.
-    pub fn record_len(key: Option<&[u8]>, value: &[u8]) -> usize {
-        RECORD_OVERHEAD + key.map_or(0, <[u8]>::len) + value.len()
+    pub fn record_len(key: Option<&[u8]>, value: &[u8], headers: &[Header<'_>]) -> usize {
+        RECORD_OVERHEAD
+            + key.map_or(0, <[u8]>::len)
+            + value.len()
+            + headers
+                .iter()
+                .map(|(n, v)| HEADER_OVERHEAD + n.len() + v.map_or(0, <[u8]>::len))
+                .sum::<usize>()
+    }
+    /// Appends a record without headers.
+    pub fn push(&mut self, key: Option<&[u8]>, value: &[u8], ts: i64) -> Result<(), String> {
+        self.push_with_headers(key, value, &[], ts)
     }
     /// Appends a record. Fails (and appends nothing) when a field does not
     /// fit the layout.
-    pub fn push(&mut self, key: Option<&[u8]>, value: &[u8], ts: i64) -> Result<(), String> {
+    pub fn push_with_headers(
+        &mut self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: &[Header<'_>],
+        ts: i64,
+    ) -> Result<(), String> {
+        let header_count = u16::try_from(headers.len()).map_err(|_| "more than 65535 headers")?;
+        for (n, v) in headers {
+            if n.len() > u16::MAX as usize {
+                return Err("a header name longer than 65535 bytes".into());
+            }
+            if v.is_some_and(|v| v.len() > i32::MAX as usize) {
+                return Err("a header value longer than 2 GiB".into());
+            }
+        }
         if self.count == 0 {
             self.first_ts = ts;
             self.max_ts = ts;
@@ -64,10 +135,20 @@ impl BatchBuilder {
         self.buf.extend_from_slice(&key_len.to_le_bytes());
         self.buf.extend_from_slice(&value_len.to_le_bytes());
         self.buf.extend_from_slice(&(delta as u32).to_le_bytes());
+        self.buf.extend_from_slice(&header_count.to_le_bytes());
         if let Some(k) = key {
             self.buf.extend_from_slice(k);
         }
         self.buf.extend_from_slice(value);
+        for (n, v) in headers {
+            self.buf.extend_from_slice(&(n.len() as u16).to_le_bytes());
+            let vl = v.map_or(-1, |v| v.len() as i32);
+            self.buf.extend_from_slice(&vl.to_le_bytes());
+            self.buf.extend_from_slice(n);
+            if let Some(v) = v {
+                self.buf.extend_from_slice(v);
+            }
+        }
         self.count += 1;
         self.max_ts = self.max_ts.max(ts);
         Ok(())
@@ -118,6 +199,7 @@ pub fn for_each_record<'a>(
         let key_len = u32_at(head, 0) as i32;
         let value_len = u32_at(head, 4) as usize;
         let delta = u32_at(head, 8) as i64;
+        let header_count = u16::from_le_bytes([head[12], head[13]]);
         pos += RECORD_OVERHEAD;
         let key = match key_len {
             -1 => None,
@@ -134,11 +216,19 @@ pub fn for_each_record<'a>(
             .get(pos..pos + value_len)
             .ok_or_else(|| format!("record {i}: value of {value_len} bytes truncated"))?;
         pos += value_len;
+        let headers_start = pos;
+        for _ in 0..header_count {
+            let rest = &records[pos..];
+            let (_, tail) = parse_header(rest).map_err(|e| format!("record {i}: {e}"))?;
+            pos += rest.len() - tail.len();
+        }
         each(RecordView {
             offset: base_offset + i as u64,
             timestamp: first_ts + delta,
             key,
             value,
+            header_count,
+            header_bytes: &records[headers_start..pos],
         });
     }
     if pos != records.len() {
@@ -261,7 +351,13 @@ mod tests {
         let mut b = BatchBuilder::new();
         b.push(Some(b"k1"), b"hello", 1000).unwrap();
         b.push(None, b"", 1005).unwrap();
-        b.push(Some(b""), &[7u8; 300], 1001).unwrap();
+        b.push_with_headers(
+            Some(b""),
+            &[7u8; 300],
+            &[(b"trace", Some(b"abc")), (b"flag", None)],
+            1001,
+        )
+        .unwrap();
         let mut codecs = Codecs::software();
         for id in [CodecId::None, CodecId::Lz4, CodecId::Zstd, CodecId::Deflate] {
             let mut stored = Vec::new();
@@ -308,6 +404,17 @@ mod tests {
         bad[0..4].copy_from_slice(&(-5i32).to_le_bytes());
         assert!(for_each_record(&bad, 1, 0, 0, |_| {}).is_err());
         assert!(b.push(None, b"x", 4).is_err(), "timestamp before the first");
+        // A header that runs past the record, and a bad header value length.
+        let mut h = BatchBuilder::new();
+        h.push_with_headers(None, b"v", &[(b"n", Some(b"val"))], 5)
+            .unwrap();
+        let good_h = h.bytes().to_vec();
+        assert!(for_each_record(&good_h, 1, 0, 0, |_| {}).is_ok());
+        assert!(for_each_record(&good_h[..good_h.len() - 1], 1, 0, 0, |_| {}).is_err());
+        let mut bad_h = good_h.clone();
+        let at = RECORD_OVERHEAD + 1 + 2;
+        bad_h[at..at + 4].copy_from_slice(&(-7i32).to_le_bytes());
+        assert!(for_each_record(&bad_h, 1, 0, 0, |_| {}).is_err());
         assert_eq!(b.count(), 1, "a refused record is not appended");
     }
 }

@@ -117,11 +117,18 @@ fn produce_and_consume_with_every_codec_and_list_offsets() {
         .unwrap();
         for i in 0..500u32 {
             let key = format!("k{}", i % 7);
-            p.send(
+            let n = i.to_string();
+            // Every third record carries headers, one without a value.
+            let headers: Vec<(&[u8], Option<&[u8]>)> = match i % 3 {
+                0 => vec![(b"seq", Some(n.as_bytes())), (b"flag", None)],
+                _ => vec![],
+            };
+            p.send_with_headers(
                 &name,
                 None,
                 Some(key.as_bytes()),
                 format!("value-{i}-{}", "x".repeat(i as usize % 50)).as_bytes(),
+                &headers,
             )
             .unwrap();
         }
@@ -161,6 +168,14 @@ fn produce_and_consume_with_every_codec_and_list_offsets() {
                 r.value.starts_with(format!("value-{i}-").as_bytes()),
                 "{codec:?} record {i}"
             );
+            let want: Vec<(Vec<u8>, Option<Vec<u8>>)> = match i % 3 {
+                0 => vec![
+                    (b"seq".to_vec(), Some(i.to_string().into_bytes())),
+                    (b"flag".to_vec(), None),
+                ],
+                _ => vec![],
+            };
+            assert_eq!(r.headers, want, "{codec:?} record {i} headers");
             // Same key, same partition.
             assert_eq!(
                 r.partition,
@@ -208,7 +223,15 @@ fn a_long_poll_fetch_is_woken_by_a_produce() {
             Consumer::assign(tcp(), cfg(addr), cc, &[("wait", 0, StartAt::Earliest)]).unwrap();
         c.poll(Duration::from_secs(30)).unwrap()
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // Produce only once the fetch is held on the broker.
+    let t = std::time::Instant::now();
+    while b.live_stats().fetches_held == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the fetch was never held"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     produce_raw(&mut a, "wait", 0, &[b"wake up"], (-1, -1, -1)).unwrap();
     let got = waiter.join().unwrap();
     assert_eq!(got.len(), 1);

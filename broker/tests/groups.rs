@@ -61,7 +61,17 @@ fn churn(assignor: Assignor) {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let produced = Arc::new(AtomicBool::new(false));
 
+    // The churn is driven by progress, not by wall-clock time, so it is the
+    // same on a fast or a loaded machine: the producer stays at most 1 500
+    // messages ahead of the consumers, and pauses at 2 000 until the group
+    // has two stable members and at 3 500 until it has three; consumer 1
+    // joins after 1 000 are consumed, consumer 2 after 2 000; consumer 0
+    // leaves once consumer 2 has records, consumer 1 once it has records and
+    // 4 500 are consumed; consumer 2 stays to the end.
+    let count = |l: &Log| l.lock().unwrap().len();
+    let got = |l: &Log, who: usize| l.lock().unwrap().iter().any(|e| e.0 == who);
     let p_done = produced.clone();
+    let plog = log.clone();
     let producer = std::thread::spawn(move || {
         let mut p = Producer::connect(
             tcp(),
@@ -72,7 +82,29 @@ fn churn(assignor: Assignor) {
             },
         )
         .unwrap();
+        let mut a = admin(addr);
+        let deadline = Instant::now() + Duration::from_secs(60);
         for i in 0..MESSAGES {
+            while i as usize > count(&plog) + 1500 && Instant::now() < deadline {
+                p.poll().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // A gate opens once the group shows the members, or once the
+            // newest member has records (it may have had them, and the
+            // oldest may have left, between two looks).
+            let (members, newest) = match i {
+                2000 => (2, 1),
+                3500 => (3, 2),
+                _ => (0, 0),
+            };
+            while members > 0 && !got(&plog, newest) && Instant::now() < deadline {
+                let d = a.describe_group("workers").unwrap();
+                if d.state == "Stable" && d.members.len() >= members {
+                    break;
+                }
+                p.poll().unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
             p.send(
                 "events",
                 None,
@@ -80,29 +112,37 @@ fn churn(assignor: Assignor) {
                 i.to_string().as_bytes(),
             )
             .unwrap();
-            if i % 500 == 0 {
-                std::thread::sleep(Duration::from_millis(40)); // spread over the churn
-            }
         }
         p.flush(Duration::from_secs(30)).unwrap();
         assert!(p.take_deliveries().iter().all(|d| d.result.is_ok()));
         p_done.store(true, Ordering::SeqCst);
     });
-    let all_consumed = move |l: &Log| l.lock().unwrap().len() >= MESSAGES as usize;
-    // Consumer 0 from the start, leaves after a while; 1 joins later, leaves
-    // later; 2 joins last and stays until everything is consumed.
+    let all = move |l: &Log| count(l) >= MESSAGES as usize;
+    let wait_for = move |l: &Log, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count(l) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
     let mut threads = Vec::new();
-    for (id, start_ms, stop_ms) in [(0usize, 0u64, 700u64), (1, 250, 1300), (2, 500, u64::MAX)] {
-        let log = log.clone();
-        threads.push(std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(start_ms));
-            let t0 = Instant::now();
-            run_consumer(id, addr, assignor, log, move |l| {
-                (stop_ms != u64::MAX && t0.elapsed() >= Duration::from_millis(stop_ms - start_ms))
-                    || all_consumed(l)
-            });
-        }));
-    }
+    let l = log.clone();
+    threads.push(std::thread::spawn(move || {
+        run_consumer(0, addr, assignor, l, move |l| {
+            (got(l, 0) && got(l, 2)) || all(l)
+        });
+    }));
+    let l = log.clone();
+    threads.push(std::thread::spawn(move || {
+        wait_for(&l, 1000);
+        run_consumer(1, addr, assignor, l, move |l| {
+            (got(l, 1) && count(l) >= 4500) || all(l)
+        });
+    }));
+    let l = log.clone();
+    threads.push(std::thread::spawn(move || {
+        wait_for(&l, 2000);
+        run_consumer(2, addr, assignor, l, all);
+    }));
     producer.join().unwrap();
     for t in threads {
         t.join().unwrap();

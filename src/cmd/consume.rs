@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     idle_exit_ms: Option<u64>,
     /// Output format: %t topic, %p partition, %o offset, %T timestamp (ms),
-    /// %k key, %s value, %S value size, \n newline, \t tab.
+    /// %k key, %s value, %S value size, %h headers (name=value,...), \n newline, \t tab.
     #[arg(long, short = 'f', default_value = "%s\\n")]
     format: String,
 }
@@ -70,6 +70,18 @@ fn render(fmt: &str, topic: &str, partition: u32, r: &RecordView<'_>, out: &mut 
                     b'k' => out.extend_from_slice(r.key.unwrap_or_default()),
                     b's' => out.extend_from_slice(r.value),
                     b'S' => out.extend_from_slice(r.value.len().to_string().as_bytes()),
+                    b'h' => {
+                        for (i, (n, v)) in r.headers().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            out.extend_from_slice(n);
+                            if let Some(v) = v {
+                                out.push(b'=');
+                                out.extend_from_slice(v);
+                            }
+                        }
+                    }
                     b'%' => out.push(b'%'),
                     other => out.extend_from_slice(&[b'%', other]),
                 }

@@ -19,6 +19,9 @@ pub struct Args {
     /// Split each input line at the first occurrence into key and value.
     #[arg(long, short = 'K')]
     key_delimiter: Option<String>,
+    /// Header for every record, name=value (repeatable), as kcat -H.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
     /// 0 (do not wait), 1 (in the log), all (durable under the topic's fsync policy).
     #[arg(long, default_value = "all")]
     acks: String,
@@ -71,6 +74,18 @@ pub fn run(args: Args, b: &BrokerArgs) -> anyhow::Result<()> {
         codec,
         ..Default::default()
     };
+    let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = args
+        .headers
+        .iter()
+        .map(|h| match h.split_once('=') {
+            Some((n, v)) => (n.as_bytes().to_vec(), Some(v.as_bytes().to_vec())),
+            None => (h.as_bytes().to_vec(), None),
+        })
+        .collect();
+    let headers: Vec<neo_broker::records::Header<'_>> = headers
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_deref()))
+        .collect();
     let mut p = Producer::connect(b.tcp()?, b.connect_config()?, cfg)
         .with_context(|| format!("connecting to the broker at {}", b.broker))?;
     let started = Instant::now();
@@ -112,7 +127,7 @@ pub fn run(args: Args, b: &BrokerArgs) -> anyhow::Result<()> {
                     },
                     None => (None, &line[..]),
                 };
-                p.send(&args.topic, args.partition, key, value)?;
+                p.send_with_headers(&args.topic, args.partition, key, value, &headers)?;
                 sent += 1;
                 report.add(p.take_deliveries());
             }

@@ -92,6 +92,7 @@ pub struct Received {
     pub timestamp: i64,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 type Tp = (Arc<str>, u32);
@@ -497,6 +498,10 @@ impl<T: Transport> Consumer<T> {
                 timestamp: r.timestamp,
                 key: r.key.map(<[u8]>::to_vec),
                 value: r.value.to_vec(),
+                headers: r
+                    .headers()
+                    .map(|(n, v)| (n.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect(),
             })
         })?;
         Ok(out)

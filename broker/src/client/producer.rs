@@ -203,7 +203,19 @@ impl<T: Transport> Producer<T> {
         key: Option<&[u8]>,
         value: &[u8],
     ) -> Result<(), ClientError> {
-        let len = BatchBuilder::record_len(key, value);
+        self.send_with_headers(topic, partition, key, value, &[])
+    }
+
+    /// [`Producer::send`] with record headers (name, optional value).
+    pub fn send_with_headers(
+        &mut self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: &[crate::records::Header<'_>],
+    ) -> Result<(), ClientError> {
+        let len = BatchBuilder::record_len(key, value, headers);
         let meta = self.topic(topic)?;
         let p = match (partition, key) {
             (Some(p), _) if p < meta.partitions => p,
@@ -238,7 +250,7 @@ impl<T: Transport> Producer<T> {
             part.opened = Instant::now();
         }
         part.open
-            .push(key, value, now_ms())
+            .push_with_headers(key, value, headers, now_ms())
             .map_err(ClientError::Invalid)?;
         self.buffered += len;
         if part.open.len() >= self.cfg.batch_bytes {

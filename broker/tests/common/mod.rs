@@ -20,6 +20,7 @@ pub struct TestBroker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<Mutex<Option<BrokerStats>>>,
+    broker: std::sync::Weak<Mutex<Broker>>,
 }
 
 pub fn tcp() -> TcpTransport {
@@ -59,19 +60,29 @@ impl TestBroker {
                 .transport()
                 .listen("127.0.0.1:0".parse().unwrap())
                 .unwrap();
-            let mut svc = BrokerService::new(server, Arc::new(Mutex::new(broker))).unwrap();
-            tx.send(addr).unwrap();
+            let shared = Arc::new(Mutex::new(broker));
+            let weak = Arc::downgrade(&shared);
+            let mut svc = BrokerService::new(server, shared).unwrap();
+            tx.send((addr, weak)).unwrap();
             svc.run(&stop2).expect("poll loop");
             *stats2.lock().unwrap() = Some(neo_broker::service::lock(svc.broker()).stats().clone());
             svc.shutdown().expect("clean shutdown");
         });
-        let addr = rx.recv().expect("broker thread started");
+        let (addr, broker) = rx.recv().expect("broker thread started");
         Self {
             addr,
             stop,
             thread: Some(thread),
             stats,
+            broker,
         }
+    }
+
+    /// The running broker's counters.
+    pub fn live_stats(&self) -> BrokerStats {
+        let b = self.broker.upgrade().expect("broker running");
+        let s = neo_broker::service::lock(&b).stats().clone();
+        s
     }
 
     /// Stops the broker (logs closed cleanly) and returns its counters.
