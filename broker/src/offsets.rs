@@ -3,6 +3,14 @@
 //! is one batch; each entry one record with key `group \0 topic \0 partition`
 //! and value `offset u64 LE | metadata`. On start the log is replayed; the
 //! last entry per key wins.
+//!
+//! Compaction keeps the log proportional to the live set: once the records
+//! written since the last snapshot exceed four times the live entries (and
+//! 10 000), the log rolls, every live entry is written again as a snapshot
+//! at the head of the new segment, synced, and the older segments are
+//! deleted. A crash at any point leaves either the old entries or the old
+//! entries plus a complete or torn snapshot — replay (last wins) reads the
+//! same offsets from each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -24,7 +32,15 @@ pub struct OffsetStore {
     log: Log,
     committed: HashMap<String, GroupOffsets>,
     builder: BatchBuilder,
+    /// Records written since the last snapshot (or replayed at open).
+    since_snapshot: usize,
 }
+
+/// Compaction runs when this many records were written since the last
+/// snapshot, or four times the live entries if that is more.
+const COMPACT_MIN_RECORDS: usize = 10_000;
+/// Largest snapshot batch, in bytes of records.
+const SNAPSHOT_BATCH: usize = 1 << 20;
 
 fn key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     format!("{group}\0{topic}\0{partition}").into_bytes()
@@ -55,6 +71,7 @@ impl OffsetStore {
             log,
             committed: HashMap::new(),
             builder: BatchBuilder::new(),
+            since_snapshot: 0,
         };
         store.replay(store.log.reader())?;
         Ok(store)
@@ -96,6 +113,7 @@ impl OffsetStore {
                 }
             }
         }
+        self.since_snapshot = entries;
         tracing::debug!(entries, groups = self.committed.len(), "offsets replayed");
         Ok(())
     }
@@ -138,7 +156,66 @@ impl OffsetStore {
                 (o.offset, o.metadata.clone()),
             );
         }
-        Ok(info.last_offset)
+        self.since_snapshot += offsets.len();
+        let mut last = info.last_offset;
+        if self.since_snapshot > COMPACT_MIN_RECORDS.max(4 * self.live_entries()) {
+            last = self.compact()?;
+        }
+        Ok(last)
+    }
+
+    /// Live (group, topic, partition) entries.
+    pub fn live_entries(&self) -> usize {
+        self.committed.values().map(BTreeMap::len).sum()
+    }
+
+    /// Writes every live entry again at the head of a fresh segment, syncs
+    /// it, and deletes the segments before it. Returns the last offset
+    /// written (durable on return).
+    pub fn compact(&mut self) -> Result<u64, BrokerError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.log.roll()?;
+        let head = self.log.end_offset();
+        let mut last = head.saturating_sub(1);
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = self
+            .committed
+            .iter()
+            .flat_map(|(g, m)| {
+                m.iter().map(move |((t, p), (o, meta))| {
+                    let mut v = o.to_le_bytes().to_vec();
+                    v.extend_from_slice(meta.as_bytes());
+                    (key(g, t, *p), v)
+                })
+            })
+            .collect();
+        self.builder.clear();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            self.builder
+                .push(Some(k), v, now)
+                .map_err(BrokerError::Storage)?;
+            if self.builder.len() >= SNAPSHOT_BATCH || i + 1 == entries.len() {
+                let meta = BatchMeta::simple(self.builder.count(), now);
+                last = self.log.append(&meta, self.builder.bytes())?.last_offset;
+                self.builder.clear();
+            }
+        }
+        self.log.sync()?;
+        let report = self.log.delete_before(head)?;
+        tracing::info!(
+            entries = entries.len(),
+            segments_deleted = report.segments_deleted,
+            bytes_deleted = report.bytes_deleted,
+            "offsets log compacted"
+        );
+        self.since_snapshot = entries.len();
+        Ok(last)
+    }
+
+    /// The offsets log's first and end offsets (for tests and status).
+    pub fn log_range(&self) -> (u64, u64) {
+        (self.log.start_offset(), self.log.end_offset())
     }
 
     pub fn is_durable(&self, offset: u64) -> bool {
@@ -189,5 +266,39 @@ mod tests {
         assert_eq!(g[&("a".into(), 0)], (9, "m9".into()));
         assert_eq!(g[&("a".into(), 1)], (7, "m7".into()));
         assert_eq!(s.group("h").unwrap()[&("b".into(), 3)].0, 1);
+    }
+
+    #[test]
+    fn the_log_is_compacted_and_keeps_the_last_commit_of_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = |p, o| CommittedOffset {
+            topic: "t".into(),
+            partition: p,
+            offset: o,
+            metadata: String::new(),
+        };
+        let rounds = 3 * COMPACT_MIN_RECORDS as u64 / 8;
+        {
+            let mut s = OffsetStore::open(dir.path()).unwrap();
+            for round in 0..rounds {
+                let batch: Vec<CommittedOffset> =
+                    (0..8).map(|p| c(p, round * 10 + p as u64)).collect();
+                let last = s.commit("g", &batch).unwrap();
+                assert!(last < s.log_range().1);
+            }
+            let (start, end) = s.log_range();
+            assert!(start > 0, "compaction moved the log start");
+            assert!(
+                end - start < 2 * COMPACT_MIN_RECORDS as u64,
+                "{start}..{end}"
+            );
+            s.close().unwrap();
+        }
+        let s = OffsetStore::open(dir.path()).unwrap();
+        let g = s.group("g").unwrap();
+        assert_eq!(g.len(), 8);
+        for p in 0..8u32 {
+            assert_eq!(g[&("t".into(), p)].0, (rounds - 1) * 10 + p as u64);
+        }
     }
 }

@@ -357,9 +357,8 @@ impl Log {
     pub fn apply_retention(&mut self) -> Result<RetentionReport> {
         let shared = &self.reader.shared;
         let now = now_ms();
-        let mut report = RetentionReport::default();
-        let doomed: Vec<Arc<Segment>> = {
-            let mut segs = shared.segments.write().unwrap_or_else(|p| p.into_inner());
+        let n = {
+            let segs = shared.segments.read().unwrap_or_else(|p| p.into_inner());
             let mut total: u64 = segs.iter().map(|s| s.committed()).sum();
             let mut n = 0;
             while n + 1 < segs.len() {
@@ -375,8 +374,40 @@ impl Log {
                 total -= s.committed();
                 n += 1;
             }
-            segs.drain(..n).collect()
+            n
         };
+        self.drop_front(n)
+    }
+
+    /// Deletes the sealed segments whose every offset is below `offset`
+    /// (never the active one), moving the log start: how a compacted log
+    /// drops what a newer snapshot has superseded.
+    pub fn delete_before(&mut self, offset: u64) -> Result<RetentionReport> {
+        let n = {
+            let segs = self
+                .reader
+                .shared
+                .segments
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            // Segment i holds [base_i, base_{i+1}).
+            (0..segs.len().saturating_sub(1))
+                .take_while(|&i| segs[i + 1].base <= offset)
+                .count()
+        };
+        self.drop_front(n)
+    }
+
+    /// Removes the first `n` segments (the caller keeps the active one).
+    fn drop_front(&mut self, n: usize) -> Result<RetentionReport> {
+        let shared = &self.reader.shared;
+        let mut report = RetentionReport::default();
+        let doomed: Vec<Arc<Segment>> = shared
+            .segments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..n)
+            .collect();
         for s in &doomed {
             report.segments_deleted += 1;
             report.bytes_deleted += s.committed();

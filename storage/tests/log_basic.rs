@@ -220,6 +220,35 @@ fn retention_by_size_keeps_readers_working() {
 }
 
 #[test]
+fn delete_before_drops_whole_segments_below_an_offset_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = Log::open(dir.path(), small(FsyncPolicy::Never)).unwrap();
+    fill(&mut log, 300);
+    assert!(count_segments(dir.path()) > 2);
+    let cut = 200;
+    let rep = log.delete_before(cut).unwrap();
+    assert!(rep.segments_deleted > 0, "{rep:?}");
+    // Only segments wholly below the cut go: the start is at or before it.
+    assert!(
+        rep.new_start_offset > 0 && rep.new_start_offset <= cut,
+        "{rep:?}"
+    );
+    let r = log.reader();
+    assert_eq!(r.start_offset(), rep.new_start_offset);
+    assert!(r.fetch(cut, 100).is_ok());
+    // Beyond the end, the active segment is never deleted.
+    let end = log.end_offset();
+    log.delete_before(u64::MAX).unwrap();
+    assert_eq!(log.end_offset(), end);
+    assert_eq!(count_segments(dir.path()), 1);
+    let start = log.start_offset();
+    assert!(start > rep.new_start_offset);
+    log.close().unwrap();
+    let (log, _) = Log::open(dir.path(), small(FsyncPolicy::Never)).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (start, end));
+}
+
+#[test]
 fn truncate_to_an_offset_then_append_again() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = Log::open(dir.path(), small(FsyncPolicy::Never)).unwrap();
