@@ -1,6 +1,11 @@
 //! One partition: its log, and the idempotent-producer state that dedups
 //! retried batches. The state is rebuilt from the batch headers on open, so
 //! a retry that arrives after a restart still gets its original offsets.
+//!
+//! Producer state expires after [`PRODUCER_EXPIRY`] without a batch (Kafka's
+//! `producer.id.expiration.ms` default): the table stays bounded, and on open
+//! only the batches of that last day are read (through the time index), not
+//! the whole log.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -12,6 +17,14 @@ use crate::protocol::{BrokerError, Produce, Produced};
 /// Batches remembered per producer for dedup (Kafka keeps five too: a
 /// producer has at most five batches in flight per partition).
 pub const DEDUP_WINDOW: usize = 5;
+/// A producer silent this long is forgotten (as Kafka's default).
+pub const PRODUCER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -25,6 +38,8 @@ struct Seen {
 struct ProducerState {
     epoch: i16,
     recent: VecDeque<Seen>,
+    /// When the producer was last heard of (ms; batch time on replay).
+    last_ms: i64,
 }
 
 /// A partition's log plus its producer table.
@@ -32,6 +47,7 @@ pub struct Partition {
     log: Log,
     producers: HashMap<i64, ProducerState>,
     fsync: FsyncPolicy,
+    appends: u64,
 }
 
 fn last_seq(base: i32, count: u32) -> i32 {
@@ -60,6 +76,7 @@ impl Partition {
             log,
             producers: HashMap::new(),
             fsync,
+            appends: 0,
         };
         p.replay_producers()?;
         Ok(p)
@@ -67,8 +84,12 @@ impl Partition {
 
     fn replay_producers(&mut self) -> Result<(), BrokerError> {
         let reader = self.log.reader();
-        let mut at = reader.start_offset();
         let end = reader.end_offset();
+        let horizon = now_ms() - PRODUCER_EXPIRY.as_millis() as i64;
+        let mut at = match reader.offset_for_timestamp(horizon)? {
+            Some(o) => o.max(reader.start_offset()),
+            None => end,
+        };
         while at < end {
             let view = match reader.fetch(at, 1 << 20) {
                 Ok(v) => v,
@@ -85,15 +106,21 @@ impl Partition {
             for (h, _) in view.batches() {
                 at = h.last_offset() + 1;
                 if h.meta.producer_id >= 0 {
-                    self.remember(&h.meta, h.base_offset, h.last_offset());
+                    self.remember(
+                        &h.meta,
+                        h.base_offset,
+                        h.last_offset(),
+                        h.meta.max_timestamp,
+                    );
                 }
             }
         }
         Ok(())
     }
 
-    fn remember(&mut self, meta: &BatchMeta, base_offset: u64, last_offset: u64) {
+    fn remember(&mut self, meta: &BatchMeta, base_offset: u64, last_offset: u64, when_ms: i64) {
         let st = self.producers.entry(meta.producer_id).or_default();
+        st.last_ms = st.last_ms.max(when_ms);
         if meta.producer_epoch != st.epoch {
             st.epoch = meta.producer_epoch;
             st.recent.clear();
@@ -171,7 +198,12 @@ impl Partition {
         }
         let info = self.log.append(&meta, req.records)?;
         if req.producer_id >= 0 {
-            self.remember(&meta, info.base_offset, info.last_offset);
+            self.remember(&meta, info.base_offset, info.last_offset, now_ms());
+        }
+        self.appends += 1;
+        if self.appends % 4096 == 0 {
+            let horizon = now_ms() - PRODUCER_EXPIRY.as_millis() as i64;
+            self.producers.retain(|_, st| st.last_ms >= horizon);
         }
         Ok(Produced {
             base_offset: info.base_offset,
@@ -208,6 +240,48 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Acks;
+    use crate::records::BatchBuilder;
+
+    fn produce(p: &mut Partition, pid: i64, seq: i32, ts: i64) -> Produced {
+        let mut b = BatchBuilder::new();
+        b.push(None, b"v", ts).unwrap();
+        let req = Produce {
+            topic: "t",
+            partition: 0,
+            acks: Acks::Leader,
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            record_count: 1,
+            codec: 0,
+            first_timestamp: ts,
+            max_timestamp: ts,
+            records: b.bytes(),
+        };
+        p.produce(&req).unwrap()
+    }
+
+    #[test]
+    fn producer_state_older_than_the_expiry_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = || LogConfig {
+            fsync: FsyncPolicy::Never,
+            ..LogConfig::default()
+        };
+        let old = now_ms() - PRODUCER_EXPIRY.as_millis() as i64 - 60_000;
+        {
+            let mut p = Partition::open(dir.path(), cfg()).unwrap();
+            produce(&mut p, 1, 0, old);
+            produce(&mut p, 2, 0, now_ms());
+            p.close().unwrap();
+        }
+        let mut p = Partition::open(dir.path(), cfg()).unwrap();
+        // The recent producer's retry is recognised ...
+        assert!(produce(&mut p, 2, 0, now_ms()).duplicate);
+        // ... the expired one is a new producer: its batch is appended.
+        assert!(!produce(&mut p, 1, 0, now_ms()).duplicate);
+    }
 
     #[test]
     fn sequences_wrap_like_kafka() {

@@ -24,7 +24,12 @@ fn produce_raw(
 ) -> Result<Produced, ClientError> {
     let mut b = BatchBuilder::new();
     for v in values {
-        b.push(None, v, 1_700_000_000_000).unwrap();
+        // Now: producer state older than a day is not replayed on open.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        b.push(None, v, now).unwrap();
     }
     let req = Produce {
         topic,
