@@ -386,6 +386,25 @@ mod tests {
         assert_eq!(b.max_timestamp(), 1005);
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes and counts never panic the record walker, and
+        /// whatever it accepts lies inside the input.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), count in 0u32..8) {
+            let mut seen = 0usize;
+            let r = for_each_record(&bytes, count, 0, 0, |rec| {
+                seen += rec.value.len() + rec.key.map_or(0, <[u8]>::len);
+                for (n, v) in rec.headers() {
+                    seen += n.len() + v.map_or(0, <[u8]>::len);
+                }
+            });
+            proptest::prop_assert!(seen <= bytes.len());
+            if r.is_ok() {
+                proptest::prop_assert!(count > 0 || bytes.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn malformed_payloads_are_refused() {
         let mut b = BatchBuilder::new();
