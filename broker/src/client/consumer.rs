@@ -162,22 +162,16 @@ impl<T: Transport> Consumer<T> {
                 StartAt::Latest => OffsetSpec::Latest,
                 StartAt::Timestamp(ts) => OffsetSpec::Timestamp(ts),
             };
-            let at = match c.list_offset(topic, p, spec)? {
+            let at = match c.conn.list_offset(topic, p, spec)? {
                 Some(o) => o,
-                None => c.list_offset(topic, p, OffsetSpec::Latest)?.unwrap_or(0),
+                None => c
+                    .conn
+                    .list_offset(topic, p, OffsetSpec::Latest)?
+                    .unwrap_or(0),
             };
             c.positions.insert((Arc::from(topic), p), at);
         }
         Ok(c)
-    }
-
-    fn list_offset(
-        &mut self,
-        topic: &str,
-        partition: u32,
-        spec: OffsetSpec,
-    ) -> Result<Option<u64>, ClientError> {
-        self.conn.list_offset(topic, partition, spec)
     }
 
     /// The partitions this consumer reads now.
@@ -292,7 +286,7 @@ impl<T: Transport> Consumer<T> {
                 )))
             }
         };
-        Ok(self.list_offset(topic, partition, spec)?.unwrap_or(0))
+        Ok(self.conn.list_offset(topic, partition, spec)?.unwrap_or(0))
     }
 
     /// Commits the consumed positions that moved since the last commit.
