@@ -2,7 +2,7 @@
 //! same run: appending 64 KiB batches with fsync=never against plain 64 KiB
 //! `write` calls into a file in the same directory, and against the work any
 //! checksummed format must do (CRC32C of the batch, a `writev` of a 64-byte
-//! header and the payload); fetching (with CRC verification) from a sealed
+//! header and the payload; and the `writev` alone); fetching (with CRC verification) from a sealed
 //! segment against a plain copy of its bytes.
 
 use std::fs::File;
@@ -45,7 +45,7 @@ fn append(c: &mut Criterion) {
             // Start over every 64 MiB (both sides alike): the data stays in
             // the page cache, so writeback throttling does not swamp the
             // comparison, and the disk stays bounded.
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 // Like the baseline's re-create: drop the files, no fsync.
                 std::fs::remove_dir_all(&log_dir).unwrap();
                 log = Log::open(&log_dir, cfg()).unwrap().0;
@@ -61,7 +61,7 @@ fn append(c: &mut Criterion) {
         b.iter(|| {
             f.write_all(&payload).unwrap();
             m += 1;
-            if m % 1024 == 0 {
+            if m.is_multiple_of(1024) {
                 f = File::create(&path).unwrap();
             }
         })
@@ -72,15 +72,50 @@ fn append(c: &mut Criterion) {
     let header = [7u8; 64];
     g.bench_function("raw_writev_header_and_crc", |b| {
         b.iter(|| {
-            black_box(crc32c::crc32c(&payload));
+            black_box(neo_storage::batch::crc32c_parts(&[
+                &header[..12],
+                &header[16..],
+                &payload,
+            ]));
             use std::io::IoSlice;
             let n = f2
                 .write_vectored(&[IoSlice::new(&header), IoSlice::new(&payload)])
                 .unwrap();
             assert_eq!(n, 64 + BATCH);
             k += 1;
-            if k % 1024 == 0 {
+            if k.is_multiple_of(1024) {
                 f2 = File::create(&path2).unwrap();
+            }
+        })
+    });
+    let path3 = dir.path().join("raw3");
+    let mut f3 = File::create(&path3).unwrap();
+    let mut j = 0u64;
+    g.bench_function("raw_writev_header_no_crc", |b| {
+        b.iter(|| {
+            use std::io::IoSlice;
+            let n = f3
+                .write_vectored(&[IoSlice::new(&header), IoSlice::new(&payload)])
+                .unwrap();
+            assert_eq!(n, 64 + BATCH);
+            j += 1;
+            if j.is_multiple_of(1024) {
+                f3 = File::create(&path3).unwrap();
+            }
+        })
+    });
+    // The same bytes as one contiguous `write`: tells whether the cost of
+    // the header is the unaligned file offset or the second iovec.
+    let path4 = dir.path().join("raw4");
+    let mut f4 = File::create(&path4).unwrap();
+    let mut q = 0u64;
+    let joined = [&header[..], &payload[..]].concat();
+    g.bench_function("raw_write_unaligned_one_buffer", |b| {
+        b.iter(|| {
+            f4.write_all(&joined).unwrap();
+            q += 1;
+            if q.is_multiple_of(1024) {
+                f4 = File::create(&path4).unwrap();
             }
         })
     });

@@ -4,7 +4,7 @@
 set -euo pipefail
 NEO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export NEO_ROOT
-NEO_MIN_RUST="1.85"
+NEO_MIN_RUST="1.89"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf '\033[1;33m!!! %s\033[0m\n' "$*" >&2; }

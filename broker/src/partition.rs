@@ -201,7 +201,7 @@ impl Partition {
             self.remember(&meta, info.base_offset, info.last_offset, now_ms());
         }
         self.appends += 1;
-        if self.appends % 4096 == 0 {
+        if self.appends.is_multiple_of(4096) {
             let horizon = now_ms() - PRODUCER_EXPIRY.as_millis() as i64;
             self.producers.retain(|_, st| st.last_ms >= horizon);
         }

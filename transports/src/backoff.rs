@@ -80,7 +80,7 @@ impl Backoff {
         match self.stage {
             Idle::Spin => {
                 self.checks = self.checks.wrapping_add(1);
-                if self.checks % 64 == 0 && since.elapsed() >= self.cfg.spin {
+                if self.checks.is_multiple_of(64) && since.elapsed() >= self.cfg.spin {
                     self.stage = Idle::Yield;
                 }
                 Idle::Spin
