@@ -119,6 +119,29 @@ fn append(c: &mut Criterion) {
             }
         })
     });
+    // What a page-aligned layout would write: a filler to the page
+    // boundary, the header at the end of that page, the payload aligned.
+    let path5 = dir.path().join("raw5");
+    let mut f5 = File::create(&path5).unwrap();
+    let mut w = 0u64;
+    let filler = vec![0u8; 4096 - 64];
+    g.bench_function("raw_writev_filler_header_payload_aligned", |b| {
+        b.iter(|| {
+            use std::io::IoSlice;
+            let n = f5
+                .write_vectored(&[
+                    IoSlice::new(&filler),
+                    IoSlice::new(&header),
+                    IoSlice::new(&payload),
+                ])
+                .unwrap();
+            assert_eq!(n, 4096 + BATCH);
+            w += 1;
+            if w % 1024 == 0 {
+                f5 = File::create(&path5).unwrap();
+            }
+        })
+    });
     g.finish();
 }
 
