@@ -137,7 +137,7 @@ fn append(c: &mut Criterion) {
                 .unwrap();
             assert_eq!(n, 4096 + BATCH);
             w += 1;
-            if w % 1024 == 0 {
+            if w.is_multiple_of(1024) {
                 f5 = File::create(&path5).unwrap();
             }
         })
