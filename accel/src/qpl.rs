@@ -1,10 +1,10 @@
 //! Deflate through Intel QPL: on IAA (the hardware path) when the registry
 //! picks it, or on QPL's software path (what the tests can run without an
-//! IAA). Raw deflate either way. QPL writes streams with a 4 KiB window, which
-//! every inflater reads; it inflates only 4 KiB-window streams, so a batch
-//! written by a 32 KiB-window compressor (ISA-L, miniz, zlib — any node
-//! without IAA) is inflated in software here. Together: every deflate batch
-//! reads everywhere, the contract `docs/accel.md` states.
+//! IAA). Raw deflate either way: QPL's output is read by every inflater, and a
+//! batch QPL refuses for matches beyond its history (32 KiB-window streams
+//! from ISA-L, miniz, zlib — any node without IAA) is inflated in software
+//! here. Together: every deflate batch reads everywhere, the contract
+//! `docs/accel.md` states.
 
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use neo_ffi_qpl::{ExecPath, Job, Qpl, Status};
 use crate::codec::{Codec, CodecError, CodecId};
 use crate::software::Deflate;
 
-/// QPL's "distance beyond the history buffer": IAA (generation 1) and QPL's
-/// software path inflate with a 4 KiB window, while zlib, ISA-L and miniz
-/// write 32 KiB-window streams. Such a batch is inflated in software.
+/// QPL's "distance beyond the history buffer": QPL 1.6.0 refused this way
+/// the 32 KiB-window streams of zlib, ISA-L and miniz with far matches,
+/// while inflating its own output. Such a batch is inflated in software.
 const STS_BAD_DIST: u32 = 217;
 
 /// Deflate on a QPL job.

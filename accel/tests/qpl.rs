@@ -117,7 +117,7 @@ fn qpl_deflate_interoperates() {
         }
     }
     // The JSON, random and zero inputs are long enough for ISA-L and zlib to
-    // use distances beyond QPL's 4 KiB window: those went through the
+    // use distances beyond QPL's history: those went through the
     // software inflater, and said so.
     assert!(qd.wide_inflates() > 0, "no 32 KiB-window stream was met");
     // Garbage is an error, never a panic; damaged streams never overrun the
