@@ -372,38 +372,26 @@ impl<T: Transport> Producer<T> {
         let body = postcard::to_stdvec(req).map_err(|e| ClientError::Invalid(e.to_string()))?;
         let conn = self.conn.ensure()?;
         let timeout = self.conn.config().request_timeout;
-        let me = self
-            .conn
-            .rpc()
-            .start(conn, method_id(method), &body, Some(timeout))?;
-        let mut answer: Option<Result<Resp, ClientError>> = None;
-        while answer.is_none() {
-            let backlog = &mut self.backlog;
-            let polled = self.conn.rpc().poll(&mut |id, r| {
-                if id == me {
-                    answer = Some(r.map_err(ClientError::Rpc).and_then(decode_answer::<Resp>));
-                } else {
-                    let r = r
-                        .map_err(ClientError::Rpc)
-                        .and_then(decode_answer::<Produced>);
-                    backlog.push((id, r));
-                }
-            });
-            match polled {
-                Err(e) => {
-                    self.conn.note_error(&e);
-                    return Err(e.into());
-                }
-                Ok(0) if answer.is_none() => {
-                    self.conn
-                        .rpc()
-                        .transport()
-                        .wait(Some(Duration::from_micros(100)))?;
-                }
-                Ok(_) => {}
-            }
+        let mut out = Vec::new();
+        let backlog = &mut self.backlog;
+        let r = self.conn.rpc().call_into_with(
+            conn,
+            method_id(method),
+            &body,
+            Some(timeout),
+            &mut out,
+            &mut |id, r| {
+                let r = r
+                    .map_err(ClientError::Rpc)
+                    .and_then(decode_answer::<Produced>);
+                backlog.push((id, r));
+            },
+        );
+        if let Err(e) = &r {
+            self.conn.note_error(e);
         }
-        answer.expect("loop ends with an answer")
+        r?;
+        decode_answer(&out)
     }
 
     /// Moves batches along: seals lingered ones, sends, reaps answers,

@@ -303,7 +303,9 @@ impl<T: Transport> Client<T> {
     }
 
     /// Blocking call: starts it and polls (spinning, then backing off) until
-    /// it finishes; the answer is copied into `out`.
+    /// it finishes; the answer is copied into `out`. Answers to *other* calls
+    /// that arrive meanwhile are dropped — use [`Client::call_into_with`]
+    /// when other calls may be in flight.
     pub fn call_into(
         &mut self,
         conn: ConnId,
@@ -311,6 +313,20 @@ impl<T: Transport> Client<T> {
         body: &[u8],
         timeout: Option<Duration>,
         out: &mut Vec<u8>,
+    ) -> Result<(), RpcError> {
+        self.call_into_with(conn, method, body, timeout, out, &mut |_, _| {})
+    }
+
+    /// [`Client::call_into`] that hands every other call finishing meanwhile
+    /// to `others`, exactly as [`Client::poll`] would.
+    pub fn call_into_with(
+        &mut self,
+        conn: ConnId,
+        method: MethodId,
+        body: &[u8],
+        timeout: Option<Duration>,
+        out: &mut Vec<u8>,
+        others: &mut OnDone<'_>,
     ) -> Result<(), RpcError> {
         let me = self.start(conn, method, body, timeout)?;
         let mut result = None;
@@ -322,6 +338,8 @@ impl<T: Transport> Client<T> {
                         out.clear();
                         out.extend_from_slice(b);
                     }));
+                } else {
+                    others(id, r);
                 }
             })?;
             if n > 0 {
