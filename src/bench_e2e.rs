@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
+use neo_broker::client::fetched::{fetch_parts, for_each_fetched_record};
 use neo_broker::client::{decode_answer, method_id};
 use neo_broker::protocol::*;
-use neo_broker::records::{for_each_record, BatchBuilder, RECORD_OVERHEAD};
-use neo_storage::batch::{validate, HEADER_LEN};
+use neo_broker::records::{BatchBuilder, Codecs, RECORD_OVERHEAD};
 use neo_transports::rpc::{CallId, Client, ClientConfig, Server, ServerConfig};
 use neo_transports::tcp::{TcpConfig, TcpTransport};
 use neo_transports::Transport;
@@ -286,6 +286,7 @@ fn drive<T: Transport>(
     let mut produces: Vec<CallId> = Vec::new();
     let mut fetch: Option<CallId> = None;
     let mut position = 0u64;
+    let mut codecs = Codecs::software();
     let mut next_send = base;
     let drain_deadline = end + Duration::from_secs(10);
     loop {
@@ -370,7 +371,7 @@ fn drive<T: Transport>(
                 let arrived = Instant::now();
                 let in_window = arrived >= warm_end && arrived < end;
                 match r.map_err(|e| e.to_string()).and_then(|b| {
-                    fetched(b, &mut position, |ns| {
+                    fetched(b, &mut codecs, &mut position, |ns| {
                         run.received += 1;
                         run.in_window += in_window as u64;
                         let sent_at = base + Duration::from_nanos(ns);
@@ -402,31 +403,24 @@ fn drive<T: Transport>(
 
 /// Walks a fetch answer of one partition, calling `each` with every
 /// record's send time (ns after the bench's start).
-fn fetched(answer: &[u8], position: &mut u64, mut each: impl FnMut(u64)) -> Result<(), String> {
-    let (head, rest) = postcard::take_from_bytes::<Result<FetchHead, BrokerError>>(answer)
-        .map_err(|e| e.to_string())?;
-    let head = head.map_err(|e| e.to_string())?;
-    let p = head.partitions.first().ok_or("empty fetch answer")?;
+fn fetched(
+    answer: &[u8],
+    codecs: &mut Codecs,
+    position: &mut u64,
+    mut each: impl FnMut(u64),
+) -> Result<(), String> {
+    let parts = fetch_parts(answer, 1).map_err(|e| e.to_string())?;
+    let (p, bytes) = &parts[0];
     if let Some(e) = &p.error {
         return Err(e.to_string());
     }
-    let mut bytes = rest
-        .get(..p.len as usize)
-        .ok_or("fetch answer shorter than its head")?;
-    while !bytes.is_empty() {
-        let h = validate(bytes, usize::MAX - HEADER_LEN).map_err(|e| e.describe().to_string())?;
-        let payload = &bytes[HEADER_LEN..h.batch_len as usize];
-        for_each_record(payload, h.meta.record_count, h.base_offset, 0, |r| {
-            if r.offset >= *position {
-                each(u64::from_le_bytes(
-                    r.value[..8].try_into().expect("8 bytes"),
-                ));
-            }
-        })?;
-        *position = (*position).max(h.last_offset() + 1);
-        bytes = &bytes[h.batch_len as usize..];
-    }
-    Ok(())
+    for_each_fetched_record(bytes, codecs, position, |r| {
+        each(u64::from_le_bytes(
+            r.value[..8].try_into().expect("8 bytes"),
+        ))
+    })
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 fn report(args: &E2eArgs, run: &Run, wall: Duration) {

@@ -11,12 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use neo_storage::batch::{validate, HEADER_LEN};
 use neo_transports::Transport;
 
 use super::{decode_answer, ClientError, ConnectConfig, Connection};
 use crate::protocol::*;
-use crate::records::{for_each_record, Codecs, RecordView};
+use crate::records::{Codecs, RecordView};
 
 /// Where to start when no committed offset exists (or it fell out of the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +109,6 @@ pub struct Consumer<T: Transport> {
 }
 
 const MAX_REJOINS: usize = 50;
-const MAX_UNCOMPRESSED: usize = 64 << 20;
 
 impl<T: Transport> Consumer<T> {
     fn new(transport: T, connect: ConnectConfig, cfg: ConsumerConfig) -> Result<Self, ClientError> {
@@ -419,16 +417,9 @@ impl<T: Transport> Consumer<T> {
         answer: &[u8],
         each: &mut impl FnMut(&str, u32, RecordView<'_>),
     ) -> Result<usize, ClientError> {
-        let (head, mut rest) = postcard::take_from_bytes::<Result<FetchHead, BrokerError>>(answer)
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        let head = head?;
-        if head.partitions.len() != req.partitions.len() {
-            return Err(ClientError::Decode(
-                "fetch answer names a different number of partitions".into(),
-            ));
-        }
+        let parts = super::fetched::fetch_parts(answer, req.partitions.len())?;
         let mut n = 0;
-        for (fp, got) in req.partitions.iter().zip(head.partitions) {
+        for (fp, (got, bytes)) in req.partitions.iter().zip(parts) {
             let tp: Tp = (Arc::from(fp.topic.as_str()), fp.partition);
             if let Some(e) = got.error {
                 match e {
@@ -443,39 +434,10 @@ impl<T: Transport> Consumer<T> {
                     e => return Err(e.into()),
                 }
             }
-            let len = got.len as usize;
-            let Some(mut bytes) = rest.get(..len) else {
-                return Err(ClientError::Decode(
-                    "fetch answer shorter than its head says".into(),
-                ));
-            };
-            rest = &rest[len..];
             let mut pos = fp.offset;
-            while !bytes.is_empty() {
-                let h = validate(bytes, usize::MAX - HEADER_LEN).map_err(|e| {
-                    ClientError::Decode(format!("batch in fetch answer: {}", e.describe()))
-                })?;
-                let payload = &bytes[HEADER_LEN..h.batch_len as usize];
-                let records = self
-                    .codecs
-                    .records(h.meta.codec, payload, MAX_UNCOMPRESSED)
-                    .map_err(ClientError::Decode)?;
-                for_each_record(
-                    records,
-                    h.meta.record_count,
-                    h.base_offset,
-                    h.meta.first_timestamp,
-                    |r| {
-                        if r.offset >= pos {
-                            each(&fp.topic, fp.partition, r);
-                            n += 1;
-                        }
-                    },
-                )
-                .map_err(ClientError::Decode)?;
-                pos = pos.max(h.last_offset() + 1);
-                bytes = &bytes[h.batch_len as usize..];
-            }
+            n += super::fetched::for_each_fetched_record(bytes, &mut self.codecs, &mut pos, |r| {
+                each(&fp.topic, fp.partition, r)
+            })?;
             self.positions.insert(tp, pos);
         }
         Ok(n)

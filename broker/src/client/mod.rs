@@ -6,6 +6,7 @@
 
 mod admin;
 mod consumer;
+pub mod fetched;
 mod producer;
 
 pub use admin::Admin;
