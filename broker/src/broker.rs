@@ -80,8 +80,9 @@ struct PendingFetch {
 }
 
 /// What a handler produced: an answer now, or a promise kept by [`Broker::tick`].
-pub enum Answer {
-    Now(Vec<u8>),
+pub enum Answer<'a> {
+    /// The body to send now, lent from the broker's reply buffer.
+    Now(&'a [u8]),
     Held,
 }
 
@@ -127,6 +128,8 @@ pub struct Broker {
     joins: Vec<Completion>,
     /// Answers to held calls that are ready now (e.g. a refused join).
     ready: Vec<(Deferred, Vec<u8>)>,
+    /// Reused for answers sent at once (no allocation per produce).
+    reply: Vec<u8>,
     appends: u64,
     appends_seen: u64,
     last_retention: Instant,
@@ -165,6 +168,7 @@ impl Broker {
             fetches: Vec::new(),
             joins: Vec::new(),
             ready: Vec::new(),
+            reply: Vec::new(),
             appends: 0,
             appends_seen: 0,
             last_retention: Instant::now(),
@@ -276,7 +280,12 @@ impl Broker {
     }
 
     /// A produce: validated, deduplicated, appended; answered now or once durable.
-    pub fn produce(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer {
+    fn now<T: serde::Serialize>(&mut self, r: &Result<T, BrokerError>) -> Answer<'_> {
+        encode_result_into(r, &mut self.reply);
+        Answer::Now(&self.reply)
+    }
+
+    pub fn produce(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer<'_> {
         self.stats.produce_requests += 1;
         let result = decode_request::<Produce>(body, "Produce").and_then(|req| {
             self.topics.partition(req.topic, req.partition)?;
@@ -289,7 +298,7 @@ impl Broker {
         match result {
             Err(e) => {
                 self.stats.produce_errors += 1;
-                Answer::Now(encode_result::<Produced>(&Err(e)))
+                self.now::<Produced>(&Err(e))
             }
             Ok((req, out, durable)) => {
                 if out.duplicate {
@@ -299,10 +308,10 @@ impl Broker {
                     self.stats.records_in += req.record_count as u64;
                     self.stats.bytes_in += req.records.len() as u64;
                 }
-                let body = encode_result::<Produced>(&Ok(out));
                 if req.acks != Acks::All || durable {
-                    return Answer::Now(body);
+                    return self.now::<Produced>(&Ok(out));
                 }
+                let body = encode_result::<Produced>(&Ok(out));
                 self.acks.push(PendingAck {
                     call: call(),
                     on: AckOn::Partition {
@@ -478,7 +487,7 @@ impl Broker {
 
     /// An offset commit: checked against the group's generation, appended to
     /// the offsets log, answered once durable.
-    pub fn commit(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer {
+    pub fn commit(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer<'_> {
         let res = decode_request::<CommitOffsets>(body, "OffsetCommit").and_then(|req| {
             validate_group(&req.member.group)?;
             match self.groups.get(&req.member.group) {
@@ -492,18 +501,17 @@ impl Broker {
             self.offsets.commit(&req.member.group, &req.offsets)
         });
         match res {
-            Err(e) => Answer::Now(encode_result::<()>(&Err(e))),
+            Err(e) => self.now::<()>(&Err(e)),
             Ok(last) => {
                 self.stats.commits += 1;
-                let body = encode_result::<()>(&Ok(()));
                 if self.offsets.is_durable(last) {
-                    return Answer::Now(body);
+                    return self.now::<()>(&Ok(()));
                 }
                 self.acks.push(PendingAck {
                     call: call(),
                     on: AckOn::Offsets,
                     last_offset: last,
-                    body,
+                    body: encode_result::<()>(&Ok(())),
                 });
                 Answer::Held
             }

@@ -529,14 +529,25 @@ mod serde_bytes_slice {
 
 /// Encodes a response body: `Ok(value)` or the typed error.
 pub fn encode_result<T: Serialize>(r: &Result<T, BrokerError>) -> Vec<u8> {
-    postcard::to_stdvec(r).unwrap_or_else(|e| {
-        // Serializing plain data into a Vec cannot fail; if it ever does, the
-        // client still gets a typed answer.
-        let err: Result<(), BrokerError> = Err(BrokerError::InvalidRequest(format!(
-            "response could not be encoded: {e}"
-        )));
-        postcard::to_stdvec(&err).unwrap_or_default()
-    })
+    let mut out = Vec::new();
+    encode_result_into(r, &mut out);
+    out
+}
+
+/// [`encode_result`] into `out` (cleared first), reusing its memory.
+pub fn encode_result_into<T: Serialize>(r: &Result<T, BrokerError>, out: &mut Vec<u8>) {
+    out.clear();
+    match postcard::to_extend(r, std::mem::take(out)) {
+        Ok(v) => *out = v,
+        Err(e) => {
+            // Serializing plain data into a Vec cannot fail; if it ever does,
+            // the client still gets a typed answer.
+            let err: Result<(), BrokerError> = Err(BrokerError::InvalidRequest(format!(
+                "response could not be encoded: {e}"
+            )));
+            *out = postcard::to_stdvec(&err).unwrap_or_default();
+        }
+    }
 }
 
 /// Decodes a request body, naming the method on failure.

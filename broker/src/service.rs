@@ -99,7 +99,7 @@ impl<T: Transport> BrokerService<T> {
         server.register(SERVICE, method::PRODUCE, move |call| {
             let body = call.body();
             if let Answer::Now(reply) = lock(&br).produce(body, || call.defer()) {
-                call.reply(&reply)?;
+                call.reply(reply)?;
             }
             Ok(())
         })?;
@@ -117,7 +117,7 @@ impl<T: Transport> BrokerService<T> {
         server.register(SERVICE, method::COMMIT_OFFSETS, move |call| {
             let body = call.body();
             if let Answer::Now(reply) = lock(&br).commit(body, || call.defer()) {
-                call.reply(&reply)?;
+                call.reply(reply)?;
             }
             Ok(())
         })?;
