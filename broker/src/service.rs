@@ -7,11 +7,10 @@
 //! endpoint takes it briefly for status), so it is never contended there.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use neo_transports::backoff::{Backoff, BackoffConfig, Idle};
 use neo_transports::rpc::{Deferred, Server};
 use neo_transports::Transport;
 use serde::{de::DeserializeOwned, Serialize};
@@ -37,7 +36,21 @@ pub struct BrokerService<T: Transport> {
     server: Server<T>,
     broker: SharedBroker,
     due: Vec<(Deferred, Vec<u8>)>,
-    backoff: Backoff,
+}
+
+/// Transport events and handlers, then the answers now due.
+fn round<T: Transport>(
+    server: &mut Server<T>,
+    broker: &SharedBroker,
+    due: &mut Vec<(Deferred, Vec<u8>)>,
+) -> io::Result<usize> {
+    let n = server.poll_once()?;
+    lock(broker).tick(Instant::now(), due);
+    let done = due.len();
+    for (call, body) in due.drain(..) {
+        server.complete(call, Ok(&body));
+    }
+    Ok(n + done)
 }
 
 fn simple<T, Req, Resp, F>(
@@ -133,7 +146,6 @@ impl<T: Transport> BrokerService<T> {
             server,
             broker,
             due: Vec::new(),
-            backoff: Backoff::new(BackoffConfig::default()),
         })
     }
 
@@ -148,36 +160,26 @@ impl<T: Transport> BrokerService<T> {
     /// One round: transport events and handlers, then the answers now due.
     /// Returns the work done (0: idle).
     pub fn poll_once(&mut self) -> io::Result<usize> {
-        let n = self.server.poll_once()?;
-        lock(&self.broker).tick(Instant::now(), &mut self.due);
-        let done = self.due.len();
-        for (call, body) in self.due.drain(..) {
-            self.server.complete(call, Ok(&body));
-        }
-        Ok(n + done)
+        round(&mut self.server, &self.broker, &mut self.due)
     }
 
-    /// Runs until `stop` is set: spinning while busy, then backing off to
-    /// short waits (bounded tighter while answers are owed).
+    /// Runs until `stop` is set, on the server's poll loop: spinning while
+    /// busy, then backing off to short waits (bounded tighter while answers
+    /// are owed).
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
-        while !stop.load(Ordering::Relaxed) {
-            if self.poll_once()? > 0 {
-                self.backoff.reset();
-                continue;
-            }
-            match self.backoff.idle() {
-                Idle::Spin => std::hint::spin_loop(),
-                Idle::Yield => std::thread::yield_now(),
-                Idle::Wait(d) => {
-                    let cap = match lock(&self.broker).has_pending() {
-                        true => PENDING_WAIT,
-                        false => IDLE_WAIT,
-                    };
-                    self.server.transport().wait(Some(d.min(cap)))?;
-                }
-            }
-        }
-        Ok(())
+        let Self {
+            server,
+            broker,
+            due,
+        } = self;
+        server.run_with(
+            stop,
+            |srv| round(srv, broker, due),
+            || match lock(broker).has_pending() {
+                true => PENDING_WAIT,
+                false => IDLE_WAIT,
+            },
+        )
     }
 
     /// Stops serving and closes the broker's logs (sealed and synced). Fails

@@ -224,18 +224,29 @@ impl<T: Transport> Server<T> {
     /// Runs the poll loop until `stop` is set, spinning while busy and backing
     /// off to blocking waits while idle.
     pub fn run(&mut self, stop: &AtomicBool) -> std::io::Result<()> {
+        // Bounded so `stop` is noticed within 50 ms.
+        self.run_with(stop, Self::poll_once, || Duration::from_millis(50))
+    }
+
+    /// The poll loop of [`Server::run`] around a caller's round: `round`
+    /// does the work (at least [`Server::poll_once`], and whatever the
+    /// service owes, e.g. completing deferred calls) and returns how much it
+    /// did; `wait_cap` bounds each idle wait, asked only when about to wait.
+    pub fn run_with(
+        &mut self,
+        stop: &AtomicBool,
+        mut round: impl FnMut(&mut Self) -> std::io::Result<usize>,
+        mut wait_cap: impl FnMut() -> Duration,
+    ) -> std::io::Result<()> {
         while !stop.load(Ordering::Relaxed) {
-            if self.poll_once()? > 0 {
+            if round(self)? > 0 {
                 self.backoff.reset();
                 continue;
             }
             match self.backoff.idle() {
                 Idle::Spin => std::hint::spin_loop(),
                 Idle::Yield => std::thread::yield_now(),
-                // Bounded so `stop` is noticed within 50 ms.
-                Idle::Wait(d) => self
-                    .transport
-                    .wait(Some(d.min(Duration::from_millis(50))))?,
+                Idle::Wait(d) => self.transport.wait(Some(d.min(wait_cap())))?,
             }
         }
         Ok(())
