@@ -46,4 +46,4 @@ ensure_rust() {
 # Build dependencies of the full feature set (grows as backends land).
 NEO_BUILD_PKGS=(gcc libc6-dev pkg-config clang llvm libbpf-dev libclang-dev libdpdk-dev libisal-dev)
 # Tools the tests and `neo doctor` use.
-NEO_TEST_PKGS=(iproute2 ethtool procps nftables sockperf)
+NEO_TEST_PKGS=(iproute2 ethtool procps nftables sockperf kcat python3 python3-venv)

@@ -29,5 +29,8 @@ passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-afxdp.log" || true)))
 log "ci/dpdk.sh: DPDK on net_af_packet (veth) and net_tap, --no-huge; auto fallback"
 ci/dpdk.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-dpdk.log"
 passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-dpdk.log" || true)))
+log "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen"
+ci/kafka.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-kafka.log"
+passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-kafka.log" || true)))
 log "done in $(( $(date +%s) - start ))s"
 echo "tests: ${passed} passed, ${failed} failed"

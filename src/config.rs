@@ -9,6 +9,9 @@
 //! transport = "tcp"
 //! credits = 64
 //! max_message = 16777216
+//! kafka_listen = "127.0.0.1:9092"   # the Kafka protocol listener (off without it)
+//! kafka_advertised = "broker1.example:9092"
+//! kafka_auto_create_topics = true
 //!
 //! [topic_defaults]          # what `neo topics create` starts from
 //! partitions = 1
@@ -37,6 +40,10 @@ pub struct FileConfig {
     pub transport: Option<String>,
     pub credits: Option<u32>,
     pub max_message: Option<usize>,
+    pub kafka_listen: Option<SocketAddr>,
+    /// `host:port` Kafka clients are told to connect to.
+    pub kafka_advertised: Option<String>,
+    pub kafka_auto_create_topics: Option<bool>,
     /// Topic settings by name (`TopicConfig::set`), values as strings or numbers.
     #[serde(default)]
     pub topic_defaults: BTreeMap<String, toml::Value>,

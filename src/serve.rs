@@ -42,6 +42,16 @@ pub struct Args {
     /// Calls one connection may have outstanding [default: 64].
     #[arg(long, env = "NEO_CREDITS")]
     credits: Option<u32>,
+    /// Serve the Kafka wire protocol here too (its own port; e.g. 127.0.0.1:9092), over the
+    /// same broker: Kafka clients produce, consume and join groups unchanged [default: off].
+    #[arg(long, env = "NEO_KAFKA_LISTEN")]
+    kafka_listen: Option<SocketAddr>,
+    /// host:port Kafka clients are told to connect to [default: the address each reached].
+    #[arg(long, env = "NEO_KAFKA_ADVERTISED")]
+    kafka_advertised: Option<String>,
+    /// Do not create topics when a Kafka client produces to or asks for one that is missing.
+    #[arg(long)]
+    no_kafka_auto_create: bool,
     /// Codec backend, codec=backend (repeatable; overrides the file's [accel]):
     /// e.g. deflate=software. Backends: auto, software, iaa, qat.
     #[arg(long = "accel")]
@@ -60,6 +70,20 @@ struct Settings {
     credits: u32,
     topic_defaults: neo_broker::protocol::TopicConfig,
     accel: neo_accel::Overrides,
+    kafka: Option<neo_broker::kafka::KafkaConfig>,
+}
+
+fn host_port(v: &str) -> anyhow::Result<(String, u16)> {
+    let (h, p) = v
+        .rsplit_once(':')
+        .with_context(|| format!("kafka advertised `{v}`: expected host:port"))?;
+    let port = p
+        .parse()
+        .with_context(|| format!("kafka advertised `{v}`: port `{p}`"))?;
+    if h.is_empty() {
+        bail!("kafka advertised `{v}`: empty host");
+    }
+    Ok((h.to_string(), port))
 }
 
 impl Args {
@@ -94,6 +118,22 @@ impl Args {
             max_message: self.max_message.or(file.max_message).unwrap_or(16 << 20),
             credits: self.credits.or(file.credits).unwrap_or(64),
             topic_defaults: file.topic_defaults()?,
+            kafka: match self.kafka_listen.or(file.kafka_listen) {
+                None => None,
+                Some(listen) => {
+                    let mut k = neo_broker::kafka::KafkaConfig::new(listen);
+                    if let Some(a) = self
+                        .kafka_advertised
+                        .as_ref()
+                        .or(file.kafka_advertised.as_ref())
+                    {
+                        k.advertised = Some(host_port(a)?);
+                    }
+                    k.auto_create_topics =
+                        !self.no_kafka_auto_create && file.kafka_auto_create_topics.unwrap_or(true);
+                    Some(k)
+                }
+            },
             accel: {
                 let mut o: neo_accel::Overrides = file.accel.clone().into_iter().collect();
                 for a in &self.accel {
@@ -240,9 +280,20 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let kafka = match &s.kafka {
+        Some(k) => Some(
+            neo_broker::kafka::KafkaListener::start(k.clone(), broker.clone())
+                .with_context(|| format!("Kafka listener on {}", k.listen))?,
+        ),
+        None => None,
+    };
     let mut svc = BrokerService::new(server, broker).map_err(anyhow::Error::msg)?;
-    tracing::info!(%addr, admin = ?admin, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
+    let kafka_addr = kafka.as_ref().map(|k| k.local_addr());
+    tracing::info!(%addr, admin = ?admin, kafka = ?kafka_addr, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
     svc.run(&stop)?;
+    if let Some(k) = kafka {
+        k.stop();
+    }
     let stats = neo_broker::service::lock(svc.broker()).stats().clone();
     let transport_stats = svc.server().transport().stats_line();
     if !transport_stats.is_empty() {

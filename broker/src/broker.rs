@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use neo_storage::FetchView;
+use neo_storage::{BatchMeta, FetchView};
 use neo_transports::rpc::Deferred;
 
 use crate::groups::{Completion, Group, JoinOutcome};
@@ -580,6 +580,123 @@ impl Broker {
         g.sort();
         g.dedup();
         g
+    }
+
+    /// Appends a batch described by `meta` (the Kafka listener's, whose
+    /// payload layout its attributes name), deduplicating retries of an
+    /// idempotent producer like [`Broker::produce`]. Durability is the
+    /// caller's to wait for ([`Broker::is_durable`]).
+    pub fn append_batch(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        meta: &BatchMeta,
+        payload: &[u8],
+    ) -> Result<Produced, BrokerError> {
+        self.stats.produce_requests += 1;
+        let res = self
+            .topics
+            .partition_mut(topic, partition)
+            .and_then(|p| p.append(meta, payload));
+        match &res {
+            Err(_) => self.stats.produce_errors += 1,
+            Ok(out) if out.duplicate => self.stats.duplicates += 1,
+            Ok(_) => {
+                self.appends += 1;
+                self.stats.records_in += meta.record_count as u64;
+                self.stats.bytes_in += payload.len() as u64;
+            }
+        }
+        res
+    }
+
+    /// Whether `offset` of a partition may be acknowledged to an `acks=all`
+    /// producer; a sync failure is an error.
+    pub fn is_durable(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<bool, BrokerError> {
+        let p = self.topics.partition(topic, partition)?;
+        if p.is_durable(offset) {
+            return Ok(true);
+        }
+        match p.flush_error() {
+            Some(why) => Err(BrokerError::Storage(format!("not durable: {why}"))),
+            None => Ok(false),
+        }
+    }
+
+    /// A partition's batches from `offset` (at most `max_bytes`, but at
+    /// least one batch), with its log start and end.
+    pub fn read(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<(FetchView, u64, u64), BrokerError> {
+        let r = self.topics.partition(topic, partition)?.reader();
+        let view = r.fetch(offset, max_bytes.max(1))?;
+        self.stats.fetch_requests += 1;
+        self.stats.bytes_out += view.bytes().len() as u64;
+        Ok((view, r.start_offset(), r.end_offset()))
+    }
+
+    pub fn topic_config(&self, topic: &str) -> Result<&TopicConfig, BrokerError> {
+        Ok(&self.topics.get(topic)?.config)
+    }
+
+    /// A partition's log start and end offsets.
+    pub fn log_bounds(&self, topic: &str, partition: u32) -> Result<(u64, u64), BrokerError> {
+        let r = self.topics.partition(topic, partition)?.reader();
+        Ok((r.start_offset(), r.end_offset()))
+    }
+
+    /// Largest uncompressed batch the broker inflates to check it.
+    pub fn max_uncompressed(&self) -> usize {
+        self.cfg.max_uncompressed
+    }
+
+    /// Number of partitions of `topic`, if it exists.
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.topics
+            .get(topic)
+            .ok()
+            .map(|t| t.partitions.len() as u32)
+    }
+
+    /// Batches appended since open: a waiting reader re-reads when it moves.
+    pub fn appends(&self) -> u64 {
+        self.appends
+    }
+
+    /// Commits offsets for a group whose membership is kept elsewhere (the
+    /// Kafka listener's coordinator). Returns the offset whose durability
+    /// completes it ([`Broker::offsets_durable`]).
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[CommittedOffset],
+    ) -> Result<u64, BrokerError> {
+        validate_group(group)?;
+        for o in offsets {
+            self.topics.partition(&o.topic, o.partition)?;
+        }
+        let last = self.offsets.commit(group, offsets)?;
+        self.stats.commits += 1;
+        Ok(last)
+    }
+
+    pub fn offsets_durable(&self, last: u64) -> Result<bool, BrokerError> {
+        if self.offsets.is_durable(last) {
+            return Ok(true);
+        }
+        match self.offsets.flush_error() {
+            Some(why) => Err(BrokerError::Storage(format!("not durable: {why}"))),
+            None => Ok(false),
+        }
     }
 
     /// Collects answers that became due: durable acks, fetches with data or

@@ -10,12 +10,16 @@
 //! * [`service`] — the broker on an RPC server's poll loop.
 //! * [`groups`] — membership, rebalances and the assignors.
 //! * [`client`] — admin, producer and consumer.
+//! * [`kafka`] — the Kafka wire protocol listener over the same broker.
+//! * [`kafka_batch`] — Kafka record batches stored as they arrived.
 //!
 //! `docs/broker.md` states the model and the guarantees.
 
 pub mod broker;
 pub mod client;
 pub mod groups;
+pub mod kafka;
+pub mod kafka_batch;
 pub mod offsets;
 pub mod partition;
 mod producer_ids;

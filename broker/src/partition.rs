@@ -149,6 +149,13 @@ impl Partition {
             codec: req.codec,
             attributes: 0,
         };
+        self.append(&meta, req.records)
+    }
+
+    /// [`Partition::produce`] for a batch already described by `meta` (the
+    /// Kafka listener's batches, whose payload layout `meta.attributes` names).
+    pub fn append(&mut self, meta: &BatchMeta, records: &[u8]) -> Result<Produced, BrokerError> {
+        let req = meta;
         if req.producer_id >= 0 {
             if req.base_sequence < 0 {
                 return Err(BrokerError::InvalidRequest(format!(
@@ -196,9 +203,9 @@ impl Partition {
                 }
             }
         }
-        let info = self.log.append(&meta, req.records)?;
+        let info = self.log.append(meta, records)?;
         if req.producer_id >= 0 {
-            self.remember(&meta, info.base_offset, info.last_offset, now_ms());
+            self.remember(meta, info.base_offset, info.last_offset, now_ms());
         }
         self.appends += 1;
         if self.appends.is_multiple_of(4096) {

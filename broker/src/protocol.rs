@@ -244,7 +244,14 @@ impl TopicConfig {
                     .try_into()
                     .map_err(|_| "max.message.bytes over 4 GiB")?
             }
-            "compression.type" => self.codec = value.into(),
+            // Kafka's `producer` (keep what the producer sent) and
+            // `uncompressed` are Neo's `none`: the broker never recompresses.
+            "compression.type" => {
+                self.codec = match value {
+                    "producer" | "uncompressed" => "none".into(),
+                    v => v.into(),
+                }
+            }
             "fsync" => self.fsync = value.parse()?,
             _ => {
                 return Err(format!(

@@ -76,11 +76,21 @@ pub struct BatchBuilder {
     count: u32,
     first_ts: i64,
     max_ts: i64,
+    /// `first_ts` was set by [`BatchBuilder::begin_at`], not the first record.
+    pinned: bool,
 }
 
 impl BatchBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// Empties the builder and fixes the batch's first timestamp at `ts`, for
+    /// records that are not in timestamp order (none may be earlier).
+    pub fn begin_at(&mut self, ts: i64) {
+        self.clear();
+        self.first_ts = ts;
+        self.max_ts = ts;
+        self.pinned = true;
     }
     /// Bytes a record adds.
     pub fn record_len(key: Option<&[u8]>, value: &[u8], headers: &[Header<'_>]) -> usize {
@@ -114,7 +124,7 @@ impl BatchBuilder {
                 return Err("a header value longer than 2 GiB".into());
             }
         }
-        if self.count == 0 {
+        if self.count == 0 && !self.pinned {
             self.first_ts = ts;
             self.max_ts = ts;
         }
@@ -175,6 +185,7 @@ impl BatchBuilder {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.count = 0;
+        self.pinned = false;
     }
 }
 

@@ -4,8 +4,9 @@
 use neo_storage::batch::{validate, HEADER_LEN};
 
 use super::ClientError;
+use crate::kafka_batch::{kafka_to_neo, KAFKA_LAYOUT};
 use crate::protocol::{BrokerError, FetchHead, FetchedPartition};
-use crate::records::{for_each_record, Codecs, RecordView};
+use crate::records::{for_each_record, BatchBuilder, Codecs, RecordView};
 
 /// Largest uncompressed batch a client inflates.
 pub const MAX_UNCOMPRESSED: usize = 64 << 20;
@@ -46,26 +47,30 @@ pub fn for_each_fetched_record(
     mut each: impl FnMut(RecordView<'_>),
 ) -> Result<usize, ClientError> {
     let mut n = 0;
+    let mut converted = BatchBuilder::new();
+    let mut scratch = Vec::new();
     while !bytes.is_empty() {
         let h = validate(bytes, usize::MAX - HEADER_LEN)
             .map_err(|e| ClientError::Decode(format!("batch in fetch answer: {}", e.describe())))?;
         let payload = &bytes[HEADER_LEN..h.batch_len as usize];
-        let records = codecs
-            .records(h.meta.codec, payload, MAX_UNCOMPRESSED)
-            .map_err(ClientError::Decode)?;
+        // A batch a Kafka client produced: its records in Neo's layout.
+        let (records, first_ts) = if h.meta.attributes & KAFKA_LAYOUT != 0 {
+            kafka_to_neo(payload, MAX_UNCOMPRESSED, &mut converted, &mut scratch)
+                .map_err(ClientError::Decode)?;
+            (converted.bytes(), converted.first_timestamp())
+        } else {
+            let records = codecs
+                .records(h.meta.codec, payload, MAX_UNCOMPRESSED)
+                .map_err(ClientError::Decode)?;
+            (records, h.meta.first_timestamp)
+        };
         let from = *position;
-        for_each_record(
-            records,
-            h.meta.record_count,
-            h.base_offset,
-            h.meta.first_timestamp,
-            |r| {
-                if r.offset >= from {
-                    each(r);
-                    n += 1;
-                }
-            },
-        )
+        for_each_record(records, h.meta.record_count, h.base_offset, first_ts, |r| {
+            if r.offset >= from {
+                each(r);
+                n += 1;
+            }
+        })
         .map_err(ClientError::Decode)?;
         *position = (*position).max(h.last_offset() + 1);
         bytes = &bytes[h.batch_len as usize..];

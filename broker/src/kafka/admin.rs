@@ -1,0 +1,268 @@
+//! FindCoordinator, CreateTopics, DeleteTopics, InitProducerId,
+//! DescribeConfigs and DescribeCluster for Kafka clients.
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{error_code, Ctx, NODE_ID};
+use crate::protocol::{BrokerError, CreateTopic};
+use crate::topics::validate_name;
+
+const INVALID_PARTITIONS: i16 = 37;
+const INVALID_REPLICATION_FACTOR: i16 = 38;
+const INVALID_REQUEST: i16 = 42;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// DescribeConfigs resource types.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let (host, port) = (s(&ctx.advertised.0), ctx.advertised.1 as i32);
+    // Key type 0 is a group; 1 (transactions) is not served.
+    let code = if r.key_type == 0 {
+        0
+    } else {
+        COORDINATOR_NOT_AVAILABLE
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    if ctx.version >= 4 {
+        resp.coordinators = r
+            .coordinator_keys
+            .iter()
+            .map(|k| {
+                Coordinator::default()
+                    .with_key(k.clone())
+                    .with_node_id(NODE_ID.into())
+                    .with_host(host.clone())
+                    .with_port(port)
+                    .with_error_code(code)
+            })
+            .collect();
+    } else {
+        resp.error_code = code;
+        resp.node_id = NODE_ID.into();
+        resp.host = host;
+        resp.port = port;
+    }
+    resp
+}
+
+pub fn create_topics(ctx: &Ctx<'_>, r: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut resp = CreateTopicsResponse::default();
+    for t in &r.topics {
+        let name = t.name.0.to_string();
+        let mut tr = CreatableTopicResult::default()
+            .with_name(t.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        let configs: Vec<(String, String)> = t
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect();
+        let refused = if t.num_partitions == 0 || t.num_partitions < -1 {
+            Some((
+                INVALID_PARTITIONS,
+                format!("{} partitions", t.num_partitions),
+            ))
+        } else if !(t.replication_factor == -1 || t.replication_factor == 1) {
+            Some((
+                INVALID_REPLICATION_FACTOR,
+                format!(
+                    "replication factor {}: this broker has no replicas (1 node)",
+                    t.replication_factor
+                ),
+            ))
+        } else if !t.assignments.is_empty() {
+            Some((
+                INVALID_REQUEST,
+                "manual replica assignment is not served".into(),
+            ))
+        } else {
+            None
+        };
+        let req = CreateTopic {
+            name: name.clone(),
+            partitions: (t.num_partitions > 0).then_some(t.num_partitions as u32),
+            configs,
+        };
+        let res = match refused {
+            Some(r) => Err(r),
+            None if r.validate_only => validate_only(ctx, &req),
+            None => ctx
+                .shared
+                .broker()
+                .create_topic(&req)
+                .map_err(|e| (error_code(&e), e.to_string())),
+        };
+        match res {
+            Ok(c) => {
+                tr.num_partitions = c.partitions as i32;
+                tr.replication_factor = 1;
+                tr.configs = Some(
+                    c.pairs()
+                        .into_iter()
+                        .map(|(k, v)| {
+                            CreatableTopicConfigs::default()
+                                .with_name(s(&k))
+                                .with_value(Some(s(&v)))
+                                .with_config_source(5)
+                        })
+                        .collect(),
+                );
+            }
+            Err((code, why)) => {
+                tr.error_code = code;
+                tr.error_message = Some(s(&why));
+            }
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}
+
+/// What a create would make, made nowhere.
+fn validate_only(
+    ctx: &Ctx<'_>,
+    req: &CreateTopic,
+) -> Result<crate::protocol::TopicConfig, (i16, String)> {
+    let e = |e: BrokerError| (error_code(&e), e.to_string());
+    validate_name(&req.name).map_err(e)?;
+    let b = ctx.shared.broker();
+    if b.partition_count(&req.name).is_some() {
+        return Err(e(BrokerError::TopicExists(req.name.clone())));
+    }
+    let mut c = b.topic_defaults().clone();
+    if let Some(n) = req.partitions {
+        c.partitions = n;
+    }
+    for (k, v) in &req.configs {
+        c.set(k, v).map_err(|m| e(BrokerError::InvalidConfig(m)))?;
+    }
+    crate::topics::validate_config(&c).map_err(e)?;
+    Ok(c)
+}
+
+pub fn delete_topics(ctx: &Ctx<'_>, r: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let names: Vec<Option<TopicName>> = if ctx.version >= 6 {
+        r.topics.iter().map(|t| t.name.clone()).collect()
+    } else {
+        r.topic_names.iter().cloned().map(Some).collect()
+    };
+    let mut resp = DeleteTopicsResponse::default();
+    for n in names {
+        let mut tr = DeletableTopicResult::default().with_name(n.clone());
+        match n {
+            None => {
+                tr.error_code = UNKNOWN_TOPIC_OR_PARTITION;
+                tr.error_message = Some(s("topics are named, not given by id, here"));
+            }
+            Some(n) => {
+                if let Err(e) = ctx.shared.broker().delete_topic(n.0.as_str()) {
+                    tr.error_code = error_code(&e);
+                    tr.error_message = Some(s(&e.to_string()));
+                }
+            }
+        }
+        resp.responses.push(tr);
+    }
+    resp
+}
+
+/// A producer id for an idempotent producer (epoch 0). Transactional ids
+/// are refused: Neo has no transactions.
+pub fn init_producer_id(ctx: &Ctx<'_>, r: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut resp = InitProducerIdResponse::default()
+        .with_producer_id((-1).into())
+        .with_producer_epoch(-1);
+    match &r.transactional_id {
+        None => {}
+        // As Kafka: an empty transactional id is an invalid request.
+        Some(t) if t.0.is_empty() => {
+            resp.error_code = INVALID_REQUEST;
+            return resp;
+        }
+        Some(_) => {
+            resp.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            return resp;
+        }
+    }
+    match ctx.shared.broker().init_producer() {
+        Ok(id) => {
+            resp.producer_id = id.producer_id.into();
+            resp.producer_epoch = id.epoch;
+        }
+        Err(e) => resp.error_code = error_code(&e),
+    }
+    resp
+}
+
+pub fn describe_configs(ctx: &Ctx<'_>, r: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let mut resp = DescribeConfigsResponse::default();
+    for res in &r.resources {
+        let mut out = DescribeConfigsResult::default()
+            .with_resource_type(res.resource_type)
+            .with_resource_name(res.resource_name.clone());
+        let pairs = match res.resource_type {
+            TOPIC => match ctx.shared.broker().topic_config(&res.resource_name) {
+                Ok(c) => c.pairs(),
+                Err(e) => {
+                    out.error_code = error_code(&e);
+                    out.error_message = Some(s(&e.to_string()));
+                    Vec::new()
+                }
+            },
+            // The broker's settings are its serve configuration, not Kafka's.
+            BROKER => Vec::new(),
+            t => {
+                out.error_code = INVALID_REQUEST;
+                out.error_message = Some(s(&format!("resource type {t} is not served")));
+                Vec::new()
+            }
+        };
+        let wanted = |k: &str| {
+            res.configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|w| w.as_str() == k))
+        };
+        out.configs = pairs
+            .into_iter()
+            .filter(|(k, _)| wanted(k))
+            .map(|(k, v)| {
+                DescribeConfigsResourceResult::default()
+                    .with_name(s(&k))
+                    .with_value(Some(s(&v)))
+                    .with_config_source(1)
+            })
+            .collect();
+        resp.results.push(out);
+    }
+    resp
+}
+
+pub fn describe_cluster(ctx: &Ctx<'_>) -> DescribeClusterResponse {
+    let mut resp = DescribeClusterResponse::default();
+    resp.cluster_id = s(&ctx.shared.cfg.cluster_id);
+    resp.controller_id = NODE_ID.into();
+    resp.cluster_authorized_operations = i32::MIN;
+    resp.brokers = vec![DescribeClusterBroker::default()
+        .with_broker_id(NODE_ID.into())
+        .with_host(s(&ctx.advertised.0))
+        .with_port(ctx.advertised.1 as i32)];
+    resp
+}

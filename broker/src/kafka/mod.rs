@@ -1,0 +1,441 @@
+//! The Kafka wire protocol on its own TCP listener, over the same [`Broker`]
+//! as Neo RPC: existing Kafka clients (librdkafka, the Java client, aiokafka,
+//! kcat) produce, fetch, commit and join groups with no Neo library.
+//!
+//! Requests and responses are the generated codecs of `kafka-protocol`;
+//! this module owns the connection handling and the answers:
+//! * [`versions`] — the API keys and versions served.
+//! * `data` — Metadata, Produce, Fetch, ListOffsets.
+//! * `admin` — topics, configs, cluster, producer ids.
+//! * `coordinator` — Kafka's classic group protocol (client-side
+//!   assignment), with offsets in the broker's offsets log.
+//!
+//! Threading: one thread per connection, each request answered before the
+//! next is read — the order Kafka itself keeps per connection (clients put
+//! their group coordinator on a connection of its own for that reason). A
+//! request that waits (a long-poll fetch, acks=all, a join) waits on its own
+//! thread; the broker's lock is held only while a request reads or changes
+//! state. This is the compatibility path: Neo's own transports keep the
+//! poll-mode data path.
+
+mod admin;
+mod coordinator;
+mod data;
+mod guard;
+#[cfg(test)]
+mod tests;
+pub mod versions;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::protocol::BrokerError;
+use crate::service::{lock, SharedBroker};
+use crate::Broker;
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub listen: SocketAddr,
+    /// Host and port clients are told to connect to; default: the address
+    /// each client reached this listener at.
+    pub advertised: Option<(String, u16)>,
+    /// Create a topic (broker defaults) when a client produces to or asks
+    /// metadata for one that does not exist, as Kafka does by default.
+    pub auto_create_topics: bool,
+    pub max_connections: usize,
+    /// Largest request accepted (Kafka's `socket.request.max.bytes`).
+    pub max_request_bytes: usize,
+    /// Kafka's `group.initial.rebalance.delay.ms`: how long a new group
+    /// waits for more members before its first generation.
+    pub initial_rebalance_delay: Duration,
+    pub cluster_id: String,
+}
+
+impl KafkaConfig {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            advertised: None,
+            auto_create_topics: true,
+            max_connections: 1024,
+            max_request_bytes: 100 << 20,
+            initial_rebalance_delay: Duration::from_millis(500),
+            cluster_id: "neo-cluster".into(),
+        }
+    }
+}
+
+/// Counters for status and tests.
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    pub connections: AtomicUsize,
+    pub requests: AtomicU64,
+    /// Connections closed because a request could not be served (an unknown
+    /// key or version, an undecodable body, an oversize frame).
+    pub refused: AtomicU64,
+}
+
+/// What every connection thread shares.
+pub(crate) struct Shared {
+    pub cfg: KafkaConfig,
+    pub broker: SharedBroker,
+    pub groups: coordinator::Coordinator,
+    pub stop: AtomicBool,
+    pub stats: KafkaStats,
+}
+
+/// The node id this single broker answers as.
+pub const NODE_ID: i32 = 0;
+/// How often a waiting request looks again (acks=all, long-poll fetch).
+pub(crate) const WAIT_STEP: Duration = Duration::from_micros(500);
+/// Longest any request may make its thread wait.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(30);
+
+impl Shared {
+    pub fn broker(&self) -> std::sync::MutexGuard<'_, Broker> {
+        lock(&self.broker)
+    }
+
+    /// Calls `check` under the broker's lock until it answers or `deadline`
+    /// (or shutdown) passes; `None` then.
+    pub fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut check: impl FnMut(&mut Broker) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            if let Some(t) = check(&mut self.broker()) {
+                return Some(t);
+            }
+            if Instant::now() >= deadline || self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(WAIT_STEP);
+        }
+    }
+}
+
+/// A running listener; [`KafkaListener::stop`] closes it and its connections.
+pub struct KafkaListener {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl KafkaListener {
+    pub fn start(cfg: KafkaConfig, broker: SharedBroker) -> io::Result<Self> {
+        let listener = TcpListener::bind(cfg.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            groups: coordinator::Coordinator::new(cfg.initial_rebalance_delay),
+            cfg,
+            broker,
+            stop: AtomicBool::new(false),
+            stats: KafkaStats::default(),
+        });
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (s, c) = (shared.clone(), conns.clone());
+        let accept = std::thread::Builder::new()
+            .name("kafka-accept".into())
+            .spawn(move || accept_loop(listener, s, c))?;
+        tracing::info!(%addr, "Kafka listener up");
+        Ok(Self {
+            shared,
+            addr,
+            accept: Some(accept),
+            conns,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> &KafkaStats {
+        &self.shared.stats
+    }
+
+    /// Stops accepting, closes every connection and waits for their threads
+    /// (so the broker is no longer shared through them).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in conns {
+            let _ = c.join();
+        }
+    }
+}
+
+impl Drop for KafkaListener {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, conns: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let open = shared.stats.connections.load(Ordering::Relaxed);
+                if open >= shared.cfg.max_connections {
+                    tracing::warn!(%peer, open, "Kafka connection refused: at max_connections");
+                    continue;
+                }
+                shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                let s = shared.clone();
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("kafka-conn".into())
+                        .spawn(move || {
+                            if let Err(e) = serve(stream, &s) {
+                                tracing::debug!(%peer, error = %e, "Kafka connection ended");
+                            }
+                            s.stats.connections.fetch_sub(1, Ordering::Relaxed);
+                        });
+                let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
+                list.retain(|h| !h.is_finished());
+                match spawned {
+                    Ok(h) => list.push(h),
+                    Err(e) => {
+                        shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "cannot start a Kafka connection thread");
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Kafka accept failed");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Per-connection context handed to the handlers.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub version: i16,
+    pub client_id: String,
+    /// Host and port this connection should be told to use.
+    pub advertised: (String, u16),
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean close before the
+/// first byte. Read timeouts let the thread notice shutdown.
+fn read_full(stream: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> io::Result<bool> {
+    let mut at = 0;
+    while at < buf.len() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("listener stopping"));
+        }
+        match stream.read(&mut buf[at..]) {
+            Ok(0) if at == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => at += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let peer = stream.peer_addr()?;
+    let local = stream.local_addr()?;
+    let advertised = shared
+        .cfg
+        .advertised
+        .clone()
+        .unwrap_or_else(|| (local.ip().to_string(), shared.cfg.listen.port()));
+    let mut out = BytesMut::new();
+    loop {
+        let mut len = [0u8; 4];
+        if !read_full(&mut stream, &mut len, &shared.stop)? {
+            return Ok(());
+        }
+        let len = i32::from_be_bytes(len);
+        if len < 8 || len as usize > shared.cfg.max_request_bytes {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, len, max = shared.cfg.max_request_bytes, "Kafka request size out of range; closing the connection");
+            return Ok(());
+        }
+        let mut body = vec![0u8; len as usize];
+        read_full(&mut stream, &mut body, &shared.stop)?;
+        shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        out.clear();
+        match answer(shared, Bytes::from(body), &advertised, &mut out) {
+            Ok(true) => {
+                stream.write_all(&(out.len() as i32).to_be_bytes())?;
+                stream.write_all(&out)?;
+            }
+            Ok(false) => {} // acks=0: no response, as in Kafka
+            Err(why) => {
+                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, %why, "Kafka request refused; closing the connection (as Kafka does)");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Decodes one request and encodes its response into `out` (header and
+/// body). `Ok(false)`: nothing to send. `Err`: the connection must close —
+/// Kafka's answer to a request it cannot parse — with the reason logged.
+pub(crate) fn answer(
+    shared: &Shared,
+    mut body: Bytes,
+    advertised: &(String, u16),
+    out: &mut BytesMut,
+) -> Result<bool, String> {
+    if body.len() < 8 {
+        return Err(format!("a {}-byte request has no header", body.len()));
+    }
+    let key = i16::from_be_bytes([body[0], body[1]]);
+    let version = i16::from_be_bytes([body[2], body[3]]);
+    let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+    let api = ApiKey::try_from(key).map_err(|_| format!("unknown API key {key}"))?;
+    if api == ApiKey::ApiVersions && !versions::is_supported(api, version) {
+        // KIP-511: answer in v0 with UNSUPPORTED_VERSION and the ranges, so
+        // the client can pick a version both sides speak.
+        ResponseHeader::default()
+            .with_correlation_id(correlation)
+            .encode(out, 0)
+            .map_err(|e| e.to_string())?;
+        let mut r = api_versions();
+        r.error_code = 35;
+        r.encode(out, 0).map_err(|e| e.to_string())?;
+        return Ok(true);
+    }
+    if !versions::is_supported(api, version) {
+        return Err(format!(
+            "{api:?} v{version} is not served (ApiVersions advertises {:?})",
+            versions::range(api)
+        ));
+    }
+    let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+        .map_err(|e| format!("{api:?} v{version} header: {e:#}"))?;
+    match guard::check(api, version, &body) {
+        Ok(0) => {}
+        Ok(n) => return Err(format!("{api:?} v{version}: {n} bytes after the request")),
+        Err(e) => return Err(format!("{api:?} v{version} body: {e}")),
+    }
+    let req = RequestKind::decode(api, &mut body, version)
+        .map_err(|e| format!("{api:?} v{version} body: {e:#}"))?;
+    if body.has_remaining() {
+        return Err(format!(
+            "{api:?} v{version}: {} bytes after the request",
+            body.remaining()
+        ));
+    }
+    let ctx = Ctx {
+        shared,
+        version,
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        advertised: advertised.clone(),
+    };
+    let Some(resp) = dispatch(&ctx, req)? else {
+        return Ok(false);
+    };
+    ResponseHeader::default()
+        .with_correlation_id(correlation)
+        .encode(out, api.response_header_version(version))
+        .map_err(|e| e.to_string())?;
+    resp.encode(out, version)
+        .map_err(|e| format!("{api:?} v{version} response: {e:#}"))?;
+    Ok(true)
+}
+
+fn dispatch(ctx: &Ctx<'_>, req: RequestKind) -> Result<Option<ResponseKind>, String> {
+    use coordinator as g;
+    Ok(Some(match req {
+        RequestKind::ApiVersions(_) => api_versions().into(),
+        RequestKind::Metadata(r) => data::metadata(ctx, r).into(),
+        RequestKind::Produce(r) => return Ok(data::produce(ctx, r).map(Into::into)),
+        RequestKind::Fetch(r) => data::fetch(ctx, r).into(),
+        RequestKind::ListOffsets(r) => data::list_offsets(ctx, r).into(),
+        RequestKind::FindCoordinator(r) => admin::find_coordinator(ctx, r).into(),
+        RequestKind::CreateTopics(r) => admin::create_topics(ctx, r).into(),
+        RequestKind::DeleteTopics(r) => admin::delete_topics(ctx, r).into(),
+        RequestKind::InitProducerId(r) => admin::init_producer_id(ctx, r).into(),
+        RequestKind::DescribeConfigs(r) => admin::describe_configs(ctx, r).into(),
+        RequestKind::DescribeCluster(_) => admin::describe_cluster(ctx).into(),
+        RequestKind::JoinGroup(r) => g::join_group(ctx, r).into(),
+        RequestKind::SyncGroup(r) => g::sync_group(ctx, r).into(),
+        RequestKind::Heartbeat(r) => g::heartbeat(ctx, r).into(),
+        RequestKind::LeaveGroup(r) => g::leave_group(ctx, r).into(),
+        RequestKind::OffsetCommit(r) => g::offset_commit(ctx, r).into(),
+        RequestKind::OffsetFetch(r) => g::offset_fetch(ctx, r).into(),
+        // `answer` refuses unserved keys before this; kept as a refusal.
+        other => return Err(format!("{:?} is not served", other)),
+    }))
+}
+
+fn api_versions() -> ApiVersionsResponse {
+    let mut r = ApiVersionsResponse::default();
+    r.api_keys = versions::SUPPORTED
+        .iter()
+        .map(|&(k, lo, hi)| {
+            ApiVersion::default()
+                .with_api_key(k as i16)
+                .with_min_version(lo)
+                .with_max_version(hi)
+        })
+        .collect();
+    r.finalized_features_epoch = -1;
+    r
+}
+
+/// The Kafka error code for a broker error.
+pub(crate) fn error_code(e: &BrokerError) -> i16 {
+    match e {
+        BrokerError::UnknownTopic(_) | BrokerError::UnknownPartition { .. } => 3,
+        BrokerError::OffsetOutOfRange { .. } => 1,
+        BrokerError::CorruptBatch(_) => 2,
+        BrokerError::BatchTooLarge { .. } => 10,
+        BrokerError::InvalidTopicName { .. } => 17,
+        BrokerError::IllegalGeneration { .. } => 22,
+        BrokerError::UnknownMember(_) => 25,
+        BrokerError::RebalanceInProgress => 27,
+        BrokerError::TopicExists(_) => 36,
+        BrokerError::InvalidConfig(_) => 40,
+        BrokerError::InvalidRequest(_) => 42,
+        BrokerError::OutOfOrderSequence { .. } => 45,
+        BrokerError::InvalidProducerEpoch { .. } => 47,
+        BrokerError::Storage(_) => 56,
+    }
+}

@@ -1,0 +1,195 @@
+//! The request decoder and handlers fed arbitrary and damaged bytes: no
+//! input panics, hangs or is answered out of protocol.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use proptest::prelude::*;
+
+use super::{answer, coordinator::Coordinator, versions, KafkaConfig, KafkaStats, Shared};
+use crate::{Broker, BrokerConfig};
+
+fn shared(dir: &std::path::Path) -> Shared {
+    let broker = Broker::open(BrokerConfig::new(dir)).unwrap();
+    let mut cfg = KafkaConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.initial_rebalance_delay = Duration::ZERO;
+    Shared {
+        cfg,
+        broker: Arc::new(Mutex::new(broker)),
+        groups: Coordinator::new(Duration::ZERO),
+        // Set: every wait (long-poll fetch, acks=all, join) ends at once.
+        stop: AtomicBool::new(true),
+        stats: KafkaStats::default(),
+    }
+}
+
+fn run(s: &Shared, body: Vec<u8>) {
+    let mut out = BytesMut::new();
+    let _ = answer(s, Bytes::from(body), &("127.0.0.1".into(), 9092), &mut out);
+}
+
+/// Valid requests, encoded by the codec's client side, to damage.
+fn samples() -> Vec<Vec<u8>> {
+    let mut reqs: Vec<(ApiKey, i16, Vec<u8>)> = Vec::new();
+    let mut push = |key: ApiKey, version: i16, body: &dyn Fn(&mut BytesMut)| {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&(key as i16).to_be_bytes());
+        b.extend_from_slice(&version.to_be_bytes());
+        b.extend_from_slice(&7i32.to_be_bytes());
+        if key.request_header_version(version) >= 1 {
+            b.extend_from_slice(&3i16.to_be_bytes());
+            b.extend_from_slice(b"cli");
+        }
+        if key.request_header_version(version) >= 2 {
+            b.extend_from_slice(&[0]);
+        }
+        body(&mut b);
+        reqs.push((key, version, b.to_vec()));
+    };
+    let topic = TopicName(StrBytes::from_static_str("fz"));
+    for v in [3, 9, 12] {
+        let t = topic.clone();
+        push(ApiKey::Produce, v, &move |b| {
+            let mut r = ProduceRequest::default().with_acks(1).with_timeout_ms(10);
+            let mut td = produce_request::TopicProduceData::default().with_name(t.clone());
+            td.partition_data.push(
+                produce_request::PartitionProduceData::default()
+                    .with_records(Some(Bytes::from_static(&[0; 70]))),
+            );
+            r.topic_data.push(td);
+            r.encode(b, v).unwrap();
+        });
+    }
+    for v in [4, 12] {
+        let t = topic.clone();
+        push(ApiKey::Fetch, v, &move |b| {
+            let mut r = FetchRequest::default()
+                .with_max_wait_ms(10)
+                .with_min_bytes(1);
+            let mut ft = fetch_request::FetchTopic::default().with_topic(t.clone());
+            ft.partitions.push(fetch_request::FetchPartition::default());
+            r.topics.push(ft);
+            r.encode(b, v).unwrap();
+        });
+    }
+    for v in [0, 9, 12] {
+        push(ApiKey::Metadata, v, &move |b| {
+            MetadataRequest::default().encode(b, v).unwrap()
+        });
+    }
+    for v in [0, 5, 9] {
+        push(ApiKey::JoinGroup, v, &move |b| {
+            let mut r = JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_session_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer"));
+            r.protocols.push(
+                join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range")),
+            );
+            r.encode(b, v).unwrap()
+        });
+    }
+    for v in [2, 9] {
+        let t = topic.clone();
+        push(ApiKey::OffsetCommit, v, &move |b| {
+            let mut r = OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_generation_id_or_member_epoch(-1);
+            let mut ot =
+                offset_commit_request::OffsetCommitRequestTopic::default().with_name(t.clone());
+            ot.partitions
+                .push(offset_commit_request::OffsetCommitRequestPartition::default());
+            r.topics.push(ot);
+            r.encode(b, v).unwrap()
+        });
+    }
+    for v in [0, 4] {
+        push(ApiKey::ApiVersions, v, &move |b| {
+            ApiVersionsRequest::default().encode(b, v).unwrap()
+        });
+    }
+    for v in [2, 7] {
+        let t = topic.clone();
+        push(ApiKey::CreateTopics, v, &move |b| {
+            let mut r = CreateTopicsRequest::default();
+            r.topics.push(
+                create_topics_request::CreatableTopic::default()
+                    .with_name(t.clone())
+                    .with_num_partitions(2)
+                    .with_replication_factor(1),
+            );
+            r.encode(b, v).unwrap()
+        });
+    }
+    for (key, version, _) in &reqs {
+        assert!(versions::is_supported(*key, *version), "{key:?} v{version}");
+    }
+    reqs.into_iter().map(|(_, _, b)| b).collect()
+}
+
+#[test]
+fn every_sample_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shared(dir.path());
+    for body in samples() {
+        let mut out = BytesMut::new();
+        let r = answer(&s, Bytes::from(body.clone()), &("h".into(), 1), &mut out);
+        assert!(
+            matches!(r, Ok(true)),
+            "{:?} for request {:?}",
+            r,
+            &body[..8]
+        );
+        assert_eq!(&out[..4], &7i32.to_be_bytes(), "correlation id echoed");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let dir = tempfile::tempdir().unwrap();
+        run(&shared(dir.path()), body);
+    }
+
+    #[test]
+    fn any_served_key_and_version_with_a_random_body(
+        which in 0..versions::SUPPORTED.len(),
+        version_pick in any::<u16>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let (key, lo, hi) = versions::SUPPORTED[which];
+        let version = lo + (version_pick % (hi - lo + 1) as u16) as i16;
+        let mut body = Vec::new();
+        body.extend_from_slice(&(key as i16).to_be_bytes());
+        body.extend_from_slice(&version.to_be_bytes());
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&tail);
+        let dir = tempfile::tempdir().unwrap();
+        run(&shared(dir.path()), body);
+    }
+
+    #[test]
+    fn damaged_valid_requests_never_panic(
+        which in 0usize..64,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        let samples = samples();
+        let mut body = samples[which % samples.len()].clone();
+        for (at, x) in flips {
+            let n = body.len();
+            body[at % n] ^= x;
+        }
+        let keep = 8 + cut % (body.len() - 7);
+        body.truncate(keep);
+        let dir = tempfile::tempdir().unwrap();
+        run(&shared(dir.path()), body);
+    }
+}
