@@ -90,6 +90,9 @@ pub struct Coordinator {
     groups: Mutex<Groups>,
     changed: Condvar,
     initial_delay: Duration,
+    /// Makes member ids unique across broker restarts: a client still
+    /// holding an id from before a restart is never taken for a new member.
+    incarnation: u64,
 }
 
 impl Group {
@@ -219,6 +222,9 @@ impl Coordinator {
             groups: Mutex::new(Groups::default()),
             changed: Condvar::new(),
             initial_delay,
+            incarnation: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
         }
     }
 
@@ -289,7 +295,7 @@ pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
         }
     }
     let id = if r.member_id.is_empty() {
-        StrBytes::from_string(format!("{}-{next}", ctx.client_id))
+        StrBytes::from_string(format!("{}-{:x}-{next}", ctx.client_id, c.incarnation))
     } else if group.members.contains_key(&r.member_id) {
         r.member_id.clone()
     } else {

@@ -258,11 +258,20 @@ fn gather(ctx: &Ctx<'_>, r: &FetchRequest, codecs: &mut Codecs) -> (FetchRespons
                 .with_records(Some(Bytes::new()));
             let left = max_total.saturating_sub(total);
             let want = (p.partition_max_bytes.max(0) as usize).min(left);
+            // Past the byte budget later partitions get only their bounds
+            // this time; the first with data always gets its batch.
+            let spent = left == 0 && total > 0;
             let res = match (u32::try_from(p.partition), u64::try_from(p.fetch_offset)) {
                 (Err(_), _) => Err((UNKNOWN_TOPIC_OR_PARTITION, String::new())),
                 (_, Err(_)) => Err((OFFSET_OUT_OF_RANGE, String::new())),
                 (Ok(part), Ok(offset)) => {
-                    let read = ctx.shared.broker().read(&name, part, offset, want);
+                    let mut b = ctx.shared.broker();
+                    let read = match spent {
+                        true => b.log_bounds(&name, part).map(|(s, e)| (None, s, e)),
+                        false => b
+                            .read(&name, part, offset, want)
+                            .map(|(v, s, e)| (Some(v), s, e)),
+                    };
                     read.map_err(|e| (error_code(&e), e.to_string()))
                 }
             };
@@ -271,9 +280,7 @@ fn gather(ctx: &Ctx<'_>, r: &FetchRequest, codecs: &mut Codecs) -> (FetchRespons
                     pd.high_watermark = end as i64;
                     pd.last_stable_offset = end as i64;
                     pd.log_start_offset = start as i64;
-                    // Past the byte budget later partitions get nothing this
-                    // time; the first with data always gets its batch.
-                    if !(left == 0 && total > 0) {
+                    if let Some(view) = view {
                         match kafka_records(&view, codecs) {
                             Ok(bytes) => {
                                 total += bytes.len();

@@ -138,7 +138,6 @@ pub struct KafkaListener {
 impl KafkaListener {
     pub fn start(cfg: KafkaConfig, broker: SharedBroker) -> io::Result<Self> {
         let listener = TcpListener::bind(cfg.listen)?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             groups: coordinator::Coordinator::new(cfg.initial_rebalance_delay),
@@ -178,6 +177,15 @@ impl KafkaListener {
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(a) = self.accept.take() {
+            // Wake the blocking accept with a connection of our own.
+            let mut wake = self.addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(match wake {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
             let _ = a.join();
         }
         let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|p| p.into_inner()));
@@ -194,8 +202,12 @@ impl Drop for KafkaListener {
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, conns: Arc<Mutex<Vec<JoinHandle<()>>>>) {
-    while !shared.stop.load(Ordering::Relaxed) {
-        match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match accepted {
             Ok((stream, peer)) => {
                 let open = shared.stats.connections.load(Ordering::Relaxed);
                 if open >= shared.cfg.max_connections {
@@ -223,9 +235,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, conns: Arc<Mutex<Vec<
                     }
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
             Err(e) => {
                 tracing::warn!(error = %e, "Kafka accept failed");
                 std::thread::sleep(Duration::from_millis(10));
@@ -245,7 +254,7 @@ pub(crate) struct Ctx<'a> {
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean close before the
 /// first byte. Read timeouts let the thread notice shutdown.
-fn read_full(stream: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> io::Result<bool> {
+fn read_full(stream: &mut impl Read, buf: &mut [u8], stop: &AtomicBool) -> io::Result<bool> {
     let mut at = 0;
     while at < buf.len() {
         if stop.load(Ordering::Relaxed) {
@@ -267,7 +276,7 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> io::R
     Ok(true)
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -278,6 +287,17 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         .advertised
         .clone()
         .unwrap_or_else(|| (local.ip().to_string(), shared.cfg.listen.port()));
+    serve_stream(stream, peer, &advertised, shared)
+}
+
+/// The request loop over any byte stream — plain TCP today; a TLS session
+/// (rustls' `StreamOwned`) slots in here without touching the handlers.
+fn serve_stream(
+    mut stream: impl Read + Write,
+    peer: SocketAddr,
+    advertised: &(String, u16),
+    shared: &Shared,
+) -> io::Result<()> {
     let mut out = BytesMut::new();
     loop {
         let mut len = [0u8; 4];
@@ -294,10 +314,11 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
         read_full(&mut stream, &mut body, &shared.stop)?;
         shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         out.clear();
-        match answer(shared, Bytes::from(body), &advertised, &mut out) {
+        match answer(shared, Bytes::from(body), advertised, &mut out) {
             Ok(true) => {
                 stream.write_all(&(out.len() as i32).to_be_bytes())?;
                 stream.write_all(&out)?;
+                stream.flush()?;
             }
             Ok(false) => {} // acks=0: no response, as in Kafka
             Err(why) => {
