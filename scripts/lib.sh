@@ -44,6 +44,7 @@ ensure_rust() {
 }
 
 # Build dependencies of the full feature set (grows as backends land).
-NEO_BUILD_PKGS=(gcc libc6-dev pkg-config clang llvm libbpf-dev libclang-dev libdpdk-dev libisal-dev)
+NEO_BUILD_PKGS=(gcc libc6-dev pkg-config clang llvm libbpf-dev libclang-dev libdpdk-dev libisal-dev cmake)
 # Tools the tests and `neo doctor` use.
-NEO_TEST_PKGS=(iproute2 ethtool procps nftables sockperf kcat python3 python3-venv)
+NEO_TEST_PKGS=(iproute2 ethtool procps nftables sockperf kcat python3 python3-venv
+    qemu-system-x86 busybox-static cpio kmod xz-utils rdma-core ibverbs-providers ibverbs-utils perftest)

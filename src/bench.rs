@@ -177,8 +177,17 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "dpdk"))]
         "dpdk" => Err(crate::fast::dpdk_unavailable()),
+        #[cfg(feature = "rdma")]
+        "rdma" => {
+            let Some(addr) = args.connect else {
+                bail!("--connect is required with --transport rdma (a `neo serve --transport rdma`)");
+            };
+            rtt_on(crate::fast::rdma(max_message)?, addr, &args)
+        }
+        #[cfg(not(feature = "rdma"))]
+        "rdma" => Err(crate::fast::rdma_unavailable()),
         other => bail!(
-            "transport `{other}` is not available in this build (tcp, af-xdp; see `neo doctor`)"
+            "transport `{other}` is not available in this build (tcp, af-xdp, dpdk, rdma; see `neo doctor`)"
         ),
     }
 }

@@ -152,6 +152,13 @@ pub fn e2e(args: E2eArgs) -> anyhow::Result<()> {
                 &args,
             )
         }
+        #[cfg(feature = "rdma")]
+        "rdma" => {
+            let Some(addr) = args.connect else {
+                bail!("--connect is required with --transport rdma");
+            };
+            run_on(crate::fast::rdma(16 << 20)?, addr, &args)
+        }
         other => bail!("transport `{other}` is not available in this build (see `neo doctor`)"),
     }
 }

@@ -200,3 +200,24 @@ pub fn dpdk_unavailable() -> anyhow::Error {
 pub fn af_xdp_unavailable() -> anyhow::Error {
     anyhow::anyhow!("the af-xdp transport is not compiled into this binary: build with `--features af-xdp` (needs clang and libbpf-dev)")
 }
+
+/// Opens the RDMA transport (rdma_cm picks the device from the address).
+#[cfg(feature = "rdma")]
+pub fn rdma(max_message: usize) -> anyhow::Result<neo_transports::rdma::RdmaTransport> {
+    let cfg = neo_transports::rdma::RdmaConfig {
+        max_message,
+        ..Default::default()
+    };
+    let t = neo_transports::rdma::RdmaTransport::new(cfg)?;
+    match neo_transports::rdma::usable() {
+        Ok(port) => tracing::info!(%port, "rdma transport up"),
+        Err(why) => tracing::warn!(%why, "rdma transport opened, but no port is active"),
+    }
+    Ok(t)
+}
+
+/// Without the feature: a clear error.
+#[cfg(not(feature = "rdma"))]
+pub fn rdma_unavailable() -> anyhow::Error {
+    anyhow::anyhow!("the rdma transport is not compiled into this binary: build with `--features rdma` (needs cmake and libclang-dev; rdma-core at run time)")
+}

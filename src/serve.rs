@@ -31,8 +31,9 @@ pub struct Args {
     /// Do not serve the admin endpoint.
     #[arg(long, conflicts_with = "admin_listen")]
     no_admin: bool,
-    /// Transport: `tcp`, `af-xdp` (with --interface), `dpdk` (with --dpdk-vdev or --dpdk-pci), or
-    /// `auto` (dpdk, then af-xdp, then tcp, logging why each faster one was passed over). For the
+    /// Transport: `tcp`, `rdma` (--listen is an address of the RDMA device's interface),
+    /// `af-xdp` (with --interface), `dpdk` (with --dpdk-vdev or --dpdk-pci), or
+    /// `auto` (rdma, then dpdk, then af-xdp, then tcp, logging why each faster one was passed over). For the
     /// raw-frame transports --listen names the engine's own IPv4 address and UDP port [default: tcp].
     #[arg(long, env = "NEO_TRANSPORT")]
     transport: Option<String>,
@@ -191,14 +192,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "dpdk"))]
         "dpdk" => Err(crate::fast::dpdk_unavailable()),
+        #[cfg(feature = "rdma")]
+        "rdma" => serve_on(crate::fast::rdma(args.s.max_message)?, args),
+        #[cfg(not(feature = "rdma"))]
+        "rdma" => Err(crate::fast::rdma_unavailable()),
         "auto" => serve_auto(args),
-        other => bail!("unknown transport `{other}` (auto, dpdk, af-xdp, tcp; see `neo doctor`)"),
+        other => {
+            bail!("unknown transport `{other}` (auto, rdma, dpdk, af-xdp, tcp; see `neo doctor`)")
+        }
     }
 }
 
 /// `--transport auto`: the fastest configured backend that opens, else TCP;
 /// each one passed over is logged with the reason.
 fn serve_auto(args: &Full) -> anyhow::Result<()> {
+    #[cfg(feature = "rdma")]
+    match neo_transports::rdma::usable() {
+        Ok(port) => match crate::fast::rdma(args.s.max_message) {
+            Ok(t) => {
+                tracing::info!(%port, "auto: using rdma");
+                return serve_on(t, args);
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "auto: rdma unavailable, trying the next transport")
+            }
+        },
+        Err(why) => tracing::info!(%why, "auto: rdma skipped"),
+    }
+    #[cfg(not(feature = "rdma"))]
+    tracing::info!("auto: rdma skipped (not compiled in)");
     let local = crate::fast::engine_addr(args.s.listen, "--listen");
     #[cfg(feature = "dpdk")]
     match (&local, args.fast.dpdk_configured()) {

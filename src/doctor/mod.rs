@@ -48,13 +48,15 @@ pub struct Report {
     pub transports: Vec<TransportReport>,
     pub interfaces: Vec<net::Interface>,
     pub rdma_devices: Vec<net::RdmaDevice>,
+    /// What verbs reports per port (GIDs with their types), when compiled in.
+    pub rdma_verbs: Vec<String>,
     pub hugepages: sys::Hugepages,
     pub accelerators: accel::Accel,
     pub cpu: sys::Cpu,
 }
 
 /// Backends whose code exists (behind a cargo feature).
-const IMPLEMENTED: &[&str] = &["tcp", "af-xdp", "dpdk"];
+const IMPLEMENTED: &[&str] = &["tcp", "af-xdp", "dpdk", "rdma"];
 
 fn verdict(
     name: &'static str,
@@ -105,7 +107,17 @@ pub fn gather(root: &std::path::Path) -> Report {
         Ok(l) => format!("{} loads", l.name),
         Err(e) => format!("libibverbs does not load: {e}"),
     });
-    let rdma = verdict("rdma", false, active_ports > 0 && verbs.is_ok(), why);
+    let (verbs_ok, rdma_verbs) = verbs_view();
+    match &verbs_ok {
+        Ok(port) => why.push(format!("verbs: {port}")),
+        Err(e) => why.push(format!("verbs: not available ({e})")),
+    }
+    let rdma = verdict(
+        "rdma",
+        cfg!(feature = "rdma"),
+        active_ports > 0 && verbs.is_ok() && (verbs_ok.is_ok() || !cfg!(feature = "rdma")),
+        why,
+    );
 
     let eal = neo_ffi_dl::load_first(&[
         "librte_eal.so.23",
@@ -141,10 +153,54 @@ pub fn gather(root: &std::path::Path) -> Report {
         transports: vec![rdma, dpdk, af_xdp, tcp],
         interfaces,
         rdma_devices,
+        rdma_verbs,
         hugepages,
         accelerators,
         cpu,
     }
+}
+
+/// The verbs view (through the rdma backend): the first active port, and a
+/// line per port with its GIDs. Never fails hard: a node without verbs says why.
+#[cfg(feature = "rdma")]
+fn verbs_view() -> (Result<String, String>, Vec<String>) {
+    let lines = match neo_transports::rdma::devices() {
+        Ok(devs) => devs
+            .iter()
+            .flat_map(|d| {
+                d.ports.iter().map(move |p| {
+                    let gids: Vec<String> = p
+                        .gids
+                        .iter()
+                        .map(|(i, g, t)| format!("gid[{i}] {g} ({t})"))
+                        .collect();
+                    format!(
+                        "{} port {}: {}, {}, mtu {}; {}",
+                        d.name,
+                        p.port,
+                        p.state,
+                        p.link_layer,
+                        p.active_mtu,
+                        if gids.is_empty() {
+                            "no GIDs".into()
+                        } else {
+                            gids.join(", ")
+                        }
+                    )
+                })
+            })
+            .collect(),
+        Err(e) => vec![format!("verbs unavailable: {e}")],
+    };
+    (neo_transports::rdma::usable(), lines)
+}
+
+#[cfg(not(feature = "rdma"))]
+fn verbs_view() -> (Result<String, String>, Vec<String>) {
+    (
+        Err("the rdma backend is not compiled in".into()),
+        Vec::new(),
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -189,6 +245,12 @@ fn print(r: &Report) {
             "  {:<12} {:<5} driver {:<14} mtu {:<6} rx queues {:<3} XDP: {}",
             i.name, i.operstate, i.driver, i.mtu, i.rx_queues, i.xdp
         );
+    }
+    if !r.rdma_verbs.is_empty() {
+        println!("\nRDMA verbs:");
+        for l in &r.rdma_verbs {
+            println!("  {l}");
+        }
     }
     if !r.rdma_devices.is_empty() {
         println!("\nRDMA devices:");

@@ -23,6 +23,8 @@ pub mod dpdk;
 pub mod frame;
 pub mod packet;
 pub mod phy;
+#[cfg(feature = "rdma")]
+pub mod rdma;
 pub mod rpc;
 pub mod tcp;
 pub mod transport;
