@@ -23,18 +23,17 @@ failed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$6} E
 
 log "release build (full features) for the namespace tests"
 cargo build --release --features full --bin neo
-log "ci/af_xdp.sh: AF_XDP RPC over veth between namespaces, and with 5% nftables loss"
-ci/af_xdp.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-afxdp.log"
-passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-afxdp.log" || true)))
-log "ci/dpdk.sh: DPDK on net_af_packet (veth) and net_tap, --no-huge; auto fallback"
-ci/dpdk.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-dpdk.log"
-passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-dpdk.log" || true)))
-log "ci/rdma.sh: the RDMA transport over soft-RoCE (rxe) in a qemu guest with Debian's kernel"
+# ci_step DESCRIPTION SCRIPT: runs a ci/ script on the release binary and
+# counts its PASS lines.
+ci_step() {
+    log "$1"
+    "$2" target/release/neo | tee "${TMPDIR:-/tmp}/neo-$(basename "$2" .sh).log"
+    passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-$(basename "$2" .sh).log" || true)))
+}
+ci_step "ci/af_xdp.sh: AF_XDP RPC over veth between namespaces, and with 5% nftables loss" ci/af_xdp.sh
+ci_step "ci/dpdk.sh: DPDK on net_af_packet (veth) and net_tap, --no-huge; auto fallback" ci/dpdk.sh
 log "(transports/tests/rdma.rs skipped on this host: its kernel has no InfiniBand; it runs in the guest here)"
-ci/rdma.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-rdma.log"
-passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-rdma.log" || true)))
-log "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen"
-ci/kafka.sh target/release/neo | tee "${TMPDIR:-/tmp}/neo-kafka.log"
-passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-kafka.log" || true)))
+ci_step "ci/rdma.sh: the RDMA transport over soft-RoCE (rxe) in a qemu guest with Debian's kernel" ci/rdma.sh
+ci_step "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen" ci/kafka.sh
 log "done in $(( $(date +%s) - start ))s"
 echo "tests: ${passed} passed, ${failed} failed"

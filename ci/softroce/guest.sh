@@ -46,7 +46,7 @@ build() {
     log "building the guest from $pkg (cached in $cache)"
     kdir="$cache/kernel"
     rm -rf "$kdir" && mkdir -p "$kdir"
-    (cd "$cache" && rm -f ./*.deb && apt-get download -q "$pkg" >/dev/null)
+    (cd "$cache" && rm -f ./*.deb && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
     dpkg-deb --fsys-tarfile "$cache"/"$pkg"_*.deb | tar -x -C "$kdir" ./boot ./lib/modules
     rm -f "$cache"/*.deb
     kver="$(ls "$kdir/lib/modules")"

@@ -14,15 +14,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::{error_code, Ctx, NODE_ID};
+use crate::kafka_batch::code::*;
 use crate::protocol::{BrokerError, CreateTopic};
 use crate::topics::validate_name;
 
-const INVALID_PARTITIONS: i16 = 37;
-const INVALID_REPLICATION_FACTOR: i16 = 38;
-const INVALID_REQUEST: i16 = 42;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 /// DescribeConfigs resource types.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

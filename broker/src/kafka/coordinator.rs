@@ -28,17 +28,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::{error_code, Ctx, MAX_WAIT};
+use crate::kafka_batch::code::*;
 use crate::protocol::{CommittedOffset, FetchOffsets, TopicPartitions};
-
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const ILLEGAL_GENERATION: i16 = 22;
-const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-const INVALID_GROUP_ID: i16 = 24;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const INVALID_SESSION_TIMEOUT: i16 = 26;
-const REBALANCE_IN_PROGRESS: i16 = 27;
-const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
-const REQUEST_TIMED_OUT: i16 = 7;
 
 /// Session timeouts accepted (Kafka's group.min/max.session.timeout.ms is
 /// 6 s..30 min; the floor is lower here so tests can expire members fast).
@@ -625,6 +616,30 @@ fn committed(
     Ok(out)
 }
 
+/// Committed offsets as a response's topic list (`$T` topics of `$P`
+/// partitions: the v1–7 and v8+ shapes are distinct generated types).
+macro_rules! topics_of {
+    ($c:expr, $T:ty, $P:ty) => {
+        $c.into_iter()
+            .map(|(t, ps)| {
+                <$T>::default()
+                    .with_name(TopicName(StrBytes::from_string(t)))
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|(p, o, m)| {
+                                <$P>::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_committed_leader_epoch(-1)
+                                    .with_metadata(m)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect()
+    };
+}
+
 pub fn offset_fetch(ctx: &Ctx<'_>, r: OffsetFetchRequest) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
     if ctx.version >= 8 {
@@ -637,24 +652,8 @@ pub fn offset_fetch(ctx: &Ctx<'_>, r: OffsetFetchRequest) -> OffsetFetchResponse
             let mut out = OffsetFetchResponseGroup::default().with_group_id(gr.group_id.clone());
             match committed(ctx, gr.group_id.0.as_str(), wanted) {
                 Ok(c) => {
-                    out.topics = c
-                        .into_iter()
-                        .map(|(t, ps)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(StrBytes::from_string(t)))
-                                .with_partitions(
-                                    ps.into_iter()
-                                        .map(|(p, o, m)| {
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(o)
-                                                .with_committed_leader_epoch(-1)
-                                                .with_metadata(m)
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect();
+                    out.topics =
+                        topics_of!(c, OffsetFetchResponseTopics, OffsetFetchResponsePartitions)
                 }
                 Err(code) => out.error_code = code,
             }
@@ -669,24 +668,7 @@ pub fn offset_fetch(ctx: &Ctx<'_>, r: OffsetFetchRequest) -> OffsetFetchResponse
     });
     match committed(ctx, r.group_id.0.as_str(), wanted) {
         Ok(c) => {
-            resp.topics = c
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(t)))
-                        .with_partitions(
-                            ps.into_iter()
-                                .map(|(p, o, m)| {
-                                    OffsetFetchResponsePartition::default()
-                                        .with_partition_index(p)
-                                        .with_committed_offset(o)
-                                        .with_committed_leader_epoch(-1)
-                                        .with_metadata(m)
-                                })
-                                .collect(),
-                        )
-                })
-                .collect();
+            resp.topics = topics_of!(c, OffsetFetchResponseTopic, OffsetFetchResponsePartition)
         }
         Err(code) => resp.error_code = code,
     }

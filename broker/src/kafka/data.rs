@@ -16,16 +16,11 @@ use kafka_protocol::protocol::StrBytes;
 use neo_storage::FetchView;
 
 use super::{error_code, Ctx, MAX_WAIT, NODE_ID};
+use crate::kafka_batch::code::*;
 use crate::kafka_batch::{self, check_produced, write_batch, KAFKA_LAYOUT};
 use crate::protocol::{BrokerError, CreateTopic};
 use crate::records::Codecs;
 
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
-const REQUEST_TIMED_OUT: i16 = 7;
-const INVALID_REQUIRED_ACKS: i16 = 21;
-const INVALID_REQUEST: i16 = 42;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// "Authorized operations not requested".
 const NO_OPERATIONS: i32 = i32::MIN;
 /// Largest fetch answer built, whatever the client asks.

@@ -354,7 +354,7 @@ pub(crate) fn answer(
             .encode(out, 0)
             .map_err(|e| e.to_string())?;
         let mut r = api_versions();
-        r.error_code = 35;
+        r.error_code = crate::kafka_batch::code::UNSUPPORTED_VERSION;
         r.encode(out, 0).map_err(|e| e.to_string())?;
         return Ok(true);
     }

@@ -91,6 +91,32 @@ impl Conn {
     pub(super) fn handle(&self, index: usize) -> ConnId {
         ConnId::new(index as u32, self.generation)
     }
+    /// Posts the first `len` bytes of send slot `slot` as one SEND and
+    /// accounts for it: an inline send frees its slot at once, any other
+    /// when its completion arrives.
+    pub(super) fn post_slot(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        len: usize,
+    ) -> Result<(), super::RdmaError> {
+        let Some(res) = self.res.as_mut() else {
+            return Err(super::RdmaError::Unavailable("no queue pair".into()));
+        };
+        let inline = res.inline(len);
+        let id = wr_id(Kind::Send, conn, if inline { NO_SLOT } else { slot });
+        if let Err(e) = res.post_send(slot, len, id) {
+            self.free_send.push(slot);
+            return Err(e);
+        }
+        if inline {
+            self.free_send.push(slot);
+        }
+        self.sent += 1;
+        self.sq += 1;
+        Ok(())
+    }
+
     pub(super) fn credits(&self) -> u64 {
         let (Some(h), Some(res)) = (&self.peer_hello, &self.res) else {
             return 0;

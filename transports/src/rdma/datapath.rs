@@ -198,21 +198,10 @@ impl Conns {
         h[8..12].copy_from_slice(&w.rkey.to_le_bytes());
         h[12..16].copy_from_slice(&(cfg.recv_slots as u32).to_le_bytes());
         h[16..20].copy_from_slice(&(cfg.slot_size as u32).to_le_bytes());
-        let inline = res.inline(HEADER + HELLO_LEN);
-        let id = wr_id(Kind::Send, conn, if inline { NO_SLOT } else { slot });
-        match res.post_send(slot, HEADER + HELLO_LEN, id) {
-            Ok(()) => {
-                if inline {
-                    e.free_send.push(slot);
-                }
-                e.sent += 1;
-                e.sq += 1;
-            }
-            Err(err) => {
-                tracing::warn!(?conn, error = %err, "RDMA hello failed");
-                self.close_now(conn, CloseReason::Io(io::ErrorKind::Other));
-                return;
-            }
+        if let Err(err) = e.post_slot(conn, slot, HEADER + HELLO_LEN) {
+            tracing::warn!(?conn, error = %err, "RDMA hello failed");
+            self.close_now(conn, CloseReason::Io(io::ErrorKind::Other));
+            return;
         }
         let ev = if e.outgoing {
             Event::Connected { conn }
@@ -286,42 +275,26 @@ impl Conns {
             if e.sq >= send_room {
                 break;
             }
-            let Conn {
-                pending,
-                pending_bytes,
-                res,
-                free_send,
-                sent,
-                sq,
-                ..
-            } = &mut *e;
-            let Some(res) = res.as_mut() else { break };
-            let Some(slot) = free_send.pop() else { break };
-            let (msg, off) = pending.front_mut().expect("not empty");
-            let chunk = (msg.len() - *off).min(slot_size - HEADER);
-            let more = *off + chunk < msg.len();
+            let Some(slot) = e.free_send.pop() else { break };
+            let Some(res) = e.res.as_mut() else { break };
+            let (msg, off) = e.pending.front().expect("not empty");
+            let chunk = (msg.len() - off).min(slot_size - HEADER);
+            let more = off + chunk < msg.len();
             let buf = res.send_slot(slot);
-            let head = if more { MORE } else { 0 };
-            buf[..HEADER].copy_from_slice(&head.to_le_bytes());
-            buf[HEADER..HEADER + chunk].copy_from_slice(&msg[*off..*off + chunk]);
-            let inline = res.inline(HEADER + chunk);
-            let id = wr_id(Kind::Send, conn, if inline { NO_SLOT } else { slot });
-            if let Err(err) = res.post_send(slot, HEADER + chunk, id) {
+            buf[..HEADER].copy_from_slice(&(if more { MORE } else { 0 }).to_le_bytes());
+            buf[HEADER..HEADER + chunk].copy_from_slice(&msg[*off..off + chunk]);
+            if let Err(err) = e.post_slot(conn, slot, HEADER + chunk) {
                 tracing::warn!(?conn, error = %err, "RDMA send failed");
                 failed = true;
                 break;
             }
-            if inline {
-                free_send.push(slot);
-            }
-            *sent += 1;
-            *sq += 1;
             sends += 1;
             fragments += more as u64;
+            let (_, off) = e.pending.front_mut().expect("not empty");
             *off += chunk;
             if !more {
-                let (m, _) = pending.pop_front().expect("front exists");
-                *pending_bytes -= m.len();
+                let (m, _) = e.pending.pop_front().expect("front exists");
+                e.pending_bytes -= m.len();
             }
         }
         let done = e.close_requested && e.pending.is_empty() && e.sq == 0;
@@ -400,24 +373,17 @@ impl Tx for Conns {
             let buf = res.send_slot(slot);
             buf[..HEADER].copy_from_slice(&0u32.to_le_bytes());
             fill(&mut buf[HEADER..HEADER + len]);
-            let inline = res.inline(HEADER + len);
-            let id = wr_id(Kind::Send, conn, if inline { NO_SLOT } else { slot });
-            match res.post_send(slot, HEADER + len, id) {
+            return match e.post_slot(conn, slot, HEADER + len) {
                 Ok(()) => {
-                    if inline {
-                        e.free_send.push(slot);
-                    }
-                    e.sent += 1;
-                    e.sq += 1;
                     self.stats.sends += 1;
-                    return Ok(());
+                    Ok(())
                 }
                 Err(err) => {
                     tracing::warn!(?conn, error = %err, "RDMA send failed");
                     self.close_now(conn, CloseReason::Io(io::ErrorKind::Other));
-                    return Err(SendError::Closed);
+                    Err(SendError::Closed)
                 }
-            }
+            };
         }
         if e.pending_bytes + len > max_pending {
             return Err(SendError::Full {
