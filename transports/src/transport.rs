@@ -222,3 +222,32 @@ pub trait Transport {
         String::new()
     }
 }
+
+/// A boxed backend is a backend: a transport chosen at run time
+/// (`Box<dyn Transport>`) drives the same generic clients and servers.
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        (**self).listen(addr)
+    }
+    fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        (**self).connect(addr)
+    }
+    fn poll(&mut self, sink: &mut dyn EventSink) -> io::Result<usize> {
+        (**self).poll(sink)
+    }
+    fn tx(&mut self) -> &mut dyn Tx {
+        (**self).tx()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).wait(timeout)
+    }
+    fn stats_line(&self) -> String {
+        (**self).stats_line()
+    }
+}

@@ -66,6 +66,9 @@ pub struct Delivery {
     pub result: Result<(u64, u64), ClientError>,
     /// The broker had the batch already (a retry): offsets are the original ones.
     pub duplicate: bool,
+    /// The tags given to [`Producer::send_tagged`], one per record in order
+    /// (0 for records sent without one): record `i` has offset `base + i`.
+    pub tags: Vec<u64>,
 }
 
 struct TopicMeta {
@@ -88,12 +91,14 @@ struct Batch {
     call: Option<CallId>,
     first_sent: Option<Instant>,
     retry_at: Instant,
+    tags: Vec<u64>,
 }
 
 struct Part {
     topic: Arc<str>,
     partition: u32,
     open: BatchBuilder,
+    open_tags: Vec<u64>,
     opened: Instant,
     next_seq: i32,
     queue: VecDeque<Batch>,
@@ -185,6 +190,7 @@ impl<T: Transport> Producer<T> {
             topic: key.0.clone(),
             partition,
             open: BatchBuilder::new(),
+            open_tags: Vec::new(),
             opened: Instant::now(),
             next_seq: 0,
             queue: VecDeque::new(),
@@ -214,6 +220,20 @@ impl<T: Transport> Producer<T> {
         key: Option<&[u8]>,
         value: &[u8],
         headers: &[crate::records::Header<'_>],
+    ) -> Result<(), ClientError> {
+        self.send_tagged(topic, partition, key, value, headers, 0)
+    }
+
+    /// [`Producer::send_with_headers`] with a caller's tag that comes back in
+    /// the record's [`Delivery`] (per-record delivery reports: the C ABI).
+    pub fn send_tagged(
+        &mut self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: &[crate::records::Header<'_>],
+        tag: u64,
     ) -> Result<(), ClientError> {
         let len = BatchBuilder::record_len(key, value, headers);
         let meta = self.topic(topic)?;
@@ -252,6 +272,7 @@ impl<T: Transport> Producer<T> {
         part.open
             .push_with_headers(key, value, headers, now_ms())
             .map_err(ClientError::Invalid)?;
+        part.open_tags.push(tag);
         self.buffered += len;
         if part.open.len() >= self.cfg.batch_bytes {
             self.seal(i)?;
@@ -291,6 +312,7 @@ impl<T: Transport> Producer<T> {
             call: None,
             first_sent: None,
             retry_at: Instant::now(),
+            tags: std::mem::take(&mut part.open_tags),
         });
         part.open.clear();
         if let Some(meta) = self.topics.get_mut(&*part.topic) {
@@ -471,6 +493,7 @@ impl<T: Transport> Producer<T> {
                     records: b.count,
                     duplicate: r.as_ref().is_ok_and(|p| p.duplicate),
                     result: r.map(|p| (p.base_offset, p.last_offset)),
+                    tags: b.tags,
                 });
                 if failed && b.producer_id >= 0 {
                     self.restart_sequences(i)?;
