@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package (bindings/python): lints its Rust half, builds the wheel
 # with maturin, installs it into a fresh virtual environment, runs the
-# example and the pytest suite there against `neo serve`.
+# example and the pytest suite there against `neo serve`; then, as root, the
+# suite again over AF_XDP between network namespaces.
 #
 #   ci/python_bindings.sh [path/to/neo]
 set -euo pipefail
@@ -15,13 +16,18 @@ if ! "$tools/bin/maturin" --version >/dev/null 2>&1; then
     python3 -m venv "$tools"
     "$tools/bin/pip" install -q --disable-pip-version-check "maturin==1.16.0"
 fi
-cargo clippy -p neo-python --features python,rdma -- -D warnings 2>&1 | tail -n 1
+cargo clippy -p neo-python --features python,rdma,af-xdp,dpdk -- -D warnings 2>&1 | tail -n 1
 rm -rf target/wheels
 "$tools/bin/maturin" build --release -q -m bindings/python/Cargo.toml --out target/wheels 2>&1 | tail -n 2
 wheel="$(ls target/wheels/neo_client-*.whl)"
 work="$(mktemp -d)"
 srv=""
-trap '[ -n "$srv" ] && kill -TERM "$srv" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+    if [ -n "$srv" ]; then kill -TERM "$srv" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check "$wheel" "pytest==8.3.4"
 echo "PASS python wheel: $(basename "$wheel") installs into a fresh virtual environment"
@@ -39,3 +45,13 @@ kill -TERM "$srv"; wait "$srv" 2>/dev/null || true; srv=""
 (cd "$work" && NEO_BIN="$neo" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$work/pytest.log"
 grep -qE '^[0-9]+ passed' "$work/pytest.log" || { echo "FAIL python tests" >&2; exit 1; }
 echo "PASS python tests (pytest, installed wheel): $(grep -E '^[0-9]+ passed' "$work/pytest.log")"
+
+. "$here/xdp_broker.sh"
+require_root ci/python_bindings.sh "network namespaces, AF_XDP"
+xdp_broker_up "$neo" "$work/xdp-data" py-orders:3 py-async:1 py-restart:2
+trap 'xdp_broker_down; cleanup' EXIT
+(cd "$work" && in_a env NEO_BOOTSTRAP="$XDP_BOOT" NEO_TRANSPORT=af-xdp NEO_TRANSPORT_OPTIONS="$XDP_OPTS" \
+    "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$work/pytest-xdp.log"
+grep -qE '^[0-9]+ passed' "$work/pytest-xdp.log" || { echo "FAIL python tests over af-xdp" >&2; exit 1; }
+echo "PASS python tests over af-xdp (neo-a -> neo-b, veth): $(grep -E '^[0-9]+ passed' "$work/pytest-xdp.log")"
+xdp_broker_down

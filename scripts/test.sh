@@ -35,6 +35,7 @@ ci_step "ci/dpdk.sh: DPDK on net_af_packet (veth) and net_tap, --no-huge; auto f
 log "(transports/tests/rdma.rs skipped on this host: its kernel has no InfiniBand; it runs in the guest here)"
 ci_step "ci/rdma.sh: the RDMA transport over soft-RoCE (rxe) in a qemu guest with Debian's kernel" ci/rdma.sh
 ci_step "ci/c_bindings.sh: the C ABI's test and example under valgrind against neo serve" ci/c_bindings.sh
+ci_step "ci/python_bindings.sh: the Python wheel (maturin) in a fresh venv: example and pytest against neo serve" ci/python_bindings.sh
 ci_step "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen" ci/kafka.sh
 log "done in $(( $(date +%s) - start ))s"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -45,7 +45,7 @@ pub struct RttArgs {
     #[arg(long)]
     local: Option<SocketAddr>,
     #[command(flatten)]
-    fast: crate::fast::FastArgs,
+    fast: neo::fast::FastArgs,
 }
 
 pub fn run(b: Bench) -> anyhow::Result<()> {
@@ -159,33 +159,33 @@ fn rtt(args: RttArgs) -> anyhow::Result<()> {
         "af-xdp" => {
             let (peer, local) = raw_endpoints(&args, "af-xdp")?;
             rtt_on(
-                crate::fast::af_xdp(&args.fast, local, Some(peer), max_message)?,
+                neo::fast::af_xdp(&args.fast, local, Some(peer), max_message)?,
                 SocketAddr::V4(peer),
                 &args,
             )
         }
         #[cfg(not(feature = "af-xdp"))]
-        "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
+        "af-xdp" => Err(neo::fast::af_xdp_unavailable()),
         #[cfg(feature = "dpdk")]
         "dpdk" => {
             let (peer, local) = raw_endpoints(&args, "dpdk")?;
             rtt_on(
-                crate::fast::dpdk(&args.fast, local, max_message)?,
+                neo::fast::dpdk(&args.fast, local, max_message)?,
                 SocketAddr::V4(peer),
                 &args,
             )
         }
         #[cfg(not(feature = "dpdk"))]
-        "dpdk" => Err(crate::fast::dpdk_unavailable()),
+        "dpdk" => Err(neo::fast::dpdk_unavailable()),
         #[cfg(feature = "rdma")]
         "rdma" => {
             let Some(addr) = args.connect else {
                 bail!("--connect is required with --transport rdma (a `neo serve --transport rdma`)");
             };
-            rtt_on(crate::fast::rdma(max_message)?, addr, &args)
+            rtt_on(neo::fast::rdma(max_message)?, addr, &args)
         }
         #[cfg(not(feature = "rdma"))]
-        "rdma" => Err(crate::fast::rdma_unavailable()),
+        "rdma" => Err(neo::fast::rdma_unavailable()),
         other => bail!(
             "transport `{other}` is not available in this build (tcp, af-xdp, dpdk, rdma; see `neo doctor`)"
         ),
@@ -206,8 +206,8 @@ fn raw_endpoints(
         bail!("--local is required with --transport {transport}");
     };
     Ok((
-        crate::fast::engine_addr(addr, "--connect")?,
-        crate::fast::engine_addr(local, "--local")?,
+        neo::fast::engine_addr(addr, "--connect")?,
+        neo::fast::engine_addr(local, "--local")?,
     ))
 }
 

@@ -62,7 +62,7 @@ pub struct E2eArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    fast: crate::fast::FastArgs,
+    fast: neo::fast::FastArgs,
 }
 
 /// A broker on a loopback poll-loop thread with a temporary data directory.
@@ -138,7 +138,7 @@ pub fn e2e(args: E2eArgs) -> anyhow::Result<()> {
         "af-xdp" => {
             let (peer, local) = raw(&args)?;
             run_on(
-                crate::fast::af_xdp(&args.fast, local, Some(peer), 16 << 20)?,
+                neo::fast::af_xdp(&args.fast, local, Some(peer), 16 << 20)?,
                 SocketAddr::V4(peer),
                 &args,
             )
@@ -147,7 +147,7 @@ pub fn e2e(args: E2eArgs) -> anyhow::Result<()> {
         "dpdk" => {
             let (peer, local) = raw(&args)?;
             run_on(
-                crate::fast::dpdk(&args.fast, local, 16 << 20)?,
+                neo::fast::dpdk(&args.fast, local, 16 << 20)?,
                 SocketAddr::V4(peer),
                 &args,
             )
@@ -157,7 +157,7 @@ pub fn e2e(args: E2eArgs) -> anyhow::Result<()> {
             let Some(addr) = args.connect else {
                 bail!("--connect is required with --transport rdma");
             };
-            run_on(crate::fast::rdma(16 << 20)?, addr, &args)
+            run_on(neo::fast::rdma(16 << 20)?, addr, &args)
         }
         other => bail!("transport `{other}` is not available in this build (see `neo doctor`)"),
     }
@@ -178,8 +178,8 @@ fn raw(args: &E2eArgs) -> anyhow::Result<(std::net::SocketAddrV4, std::net::Sock
         );
     };
     Ok((
-        crate::fast::engine_addr(c, "--connect")?,
-        crate::fast::engine_addr(l, "--local")?,
+        neo::fast::engine_addr(c, "--connect")?,
+        neo::fast::engine_addr(l, "--local")?,
     ))
 }
 

@@ -13,7 +13,6 @@ mod bench_e2e;
 mod cmd;
 mod config;
 mod doctor;
-mod fast;
 mod serve;
 
 use clap::{Parser, Subcommand};

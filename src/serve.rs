@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long = "accel")]
     accel: Vec<String>,
     #[command(flatten)]
-    fast: crate::fast::FastArgs,
+    fast: neo::fast::FastArgs,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -174,28 +174,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         #[cfg(feature = "af-xdp")]
         "af-xdp" => {
-            let local = crate::fast::engine_addr(args.s.listen, "--listen")?;
+            let local = neo::fast::engine_addr(args.s.listen, "--listen")?;
             serve_on(
-                crate::fast::af_xdp(&args.fast, local, None, args.s.max_message)?,
+                neo::fast::af_xdp(&args.fast, local, None, args.s.max_message)?,
                 args,
             )
         }
         #[cfg(not(feature = "af-xdp"))]
-        "af-xdp" => Err(crate::fast::af_xdp_unavailable()),
+        "af-xdp" => Err(neo::fast::af_xdp_unavailable()),
         #[cfg(feature = "dpdk")]
         "dpdk" => {
-            let local = crate::fast::engine_addr(args.s.listen, "--listen")?;
+            let local = neo::fast::engine_addr(args.s.listen, "--listen")?;
             serve_on(
-                crate::fast::dpdk(&args.fast, local, args.s.max_message)?,
+                neo::fast::dpdk(&args.fast, local, args.s.max_message)?,
                 args,
             )
         }
         #[cfg(not(feature = "dpdk"))]
-        "dpdk" => Err(crate::fast::dpdk_unavailable()),
+        "dpdk" => Err(neo::fast::dpdk_unavailable()),
         #[cfg(feature = "rdma")]
-        "rdma" => serve_on(crate::fast::rdma(args.s.max_message)?, args),
+        "rdma" => serve_on(neo::fast::rdma(args.s.max_message)?, args),
         #[cfg(not(feature = "rdma"))]
-        "rdma" => Err(crate::fast::rdma_unavailable()),
+        "rdma" => Err(neo::fast::rdma_unavailable()),
         "auto" => serve_auto(args),
         other => {
             bail!("unknown transport `{other}` (auto, rdma, dpdk, af-xdp, tcp; see `neo doctor`)")
@@ -208,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn serve_auto(args: &Full) -> anyhow::Result<()> {
     #[cfg(feature = "rdma")]
     match neo_transports::rdma::usable() {
-        Ok(port) => match crate::fast::rdma(args.s.max_message) {
+        Ok(port) => match neo::fast::rdma(args.s.max_message) {
             Ok(t) => {
                 tracing::info!(%port, "auto: using rdma");
                 return serve_on(t, args);
@@ -221,10 +221,10 @@ fn serve_auto(args: &Full) -> anyhow::Result<()> {
     }
     #[cfg(not(feature = "rdma"))]
     tracing::info!("auto: rdma skipped (not compiled in)");
-    let local = crate::fast::engine_addr(args.s.listen, "--listen");
+    let local = neo::fast::engine_addr(args.s.listen, "--listen");
     #[cfg(feature = "dpdk")]
     match (&local, args.fast.dpdk_configured()) {
-        (Ok(l), true) => match crate::fast::dpdk(&args.fast, *l, args.s.max_message) {
+        (Ok(l), true) => match neo::fast::dpdk(&args.fast, *l, args.s.max_message) {
             Ok(t) => return serve_on(t, args),
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "auto: dpdk unavailable, trying the next transport"),
         },
@@ -234,7 +234,7 @@ fn serve_auto(args: &Full) -> anyhow::Result<()> {
     tracing::info!("auto: dpdk skipped (not compiled in)");
     #[cfg(feature = "af-xdp")]
     match (&local, &args.fast.interface) {
-        (Ok(l), Some(_)) => match crate::fast::af_xdp(&args.fast, *l, None, args.s.max_message) {
+        (Ok(l), Some(_)) => match neo::fast::af_xdp(&args.fast, *l, None, args.s.max_message) {
             Ok(t) => return serve_on(t, args),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "auto: af-xdp unavailable, trying the next transport")
@@ -258,7 +258,7 @@ fn serve_auto(args: &Full) -> anyhow::Result<()> {
 struct Full {
     s: Settings,
     #[cfg_attr(not(any(feature = "af-xdp", feature = "dpdk")), allow(dead_code))]
-    fast: crate::fast::FastArgs,
+    fast: neo::fast::FastArgs,
 }
 
 fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {

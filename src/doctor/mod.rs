@@ -221,7 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 #[cfg(feature = "af-xdp")]
 fn probe_af_xdp(interface: &str) -> String {
-    match crate::fast::probe_af_xdp(interface) {
+    match neo::fast::probe_af_xdp(interface) {
         Ok(mode) => format!("probe on {interface}: {mode}"),
         Err(e) => format!("probe on {interface} failed: {e:#}"),
     }

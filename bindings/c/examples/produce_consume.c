@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     const char *transport = argc > 3 ? argv[3] : "tcp";
     NeoError *err = NULL;
 
-    NeoProducer *p = neo_producer_new(boot, transport, &err);
+    NeoProducer *p = neo_producer_new(boot, transport, NULL, &err);
     if (!p) goto fail;
     const char *values[] = {"apple", "pear", "plum"};
     for (int i = 0; i < 3; i++) {
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     neo_producer_free(p);
 
     const char *topics[] = {topic};
-    NeoConsumer *c = neo_consumer_new(boot, transport, "example", topics, 1, &err);
+    NeoConsumer *c = neo_consumer_new(boot, transport, NULL, "example", topics, 1, &err);
     if (!c) goto fail;
     for (int n = 0; n < 3;) {
         NeoMessage *m = neo_consumer_poll(c, 5000, &err);

@@ -106,10 +106,13 @@ void neo_error_free(struct NeoError *err);
 
 /*
  Connects a producer to `bootstrap` ("host:port") over `transport`
- ("tcp", "rdma", "auto"). Idempotent, acks=all. NULL on failure.
+ ("tcp", "rdma", "af-xdp", "dpdk", "auto"); `options` (may be NULL):
+ "key=value,..." for the raw-frame transports, e.g.
+ "interface=eth1,local=10.0.0.1:7401". Idempotent, acks=all. NULL on failure.
  */
 struct NeoProducer *neo_producer_new(const char *bootstrap,
                                      const char *transport,
+                                     const char *options,
                                      struct NeoError **err);
 
 /*
@@ -149,10 +152,12 @@ enum NeoCode neo_producer_flush(struct NeoProducer *producer,
 void neo_producer_free(struct NeoProducer *producer);
 
 /*
- Joins `group` as a consumer of `topics[0..n_topics]`. NULL on failure.
+ Joins `group` as a consumer of `topics[0..n_topics]`; transport and
+ options as for `neo_producer_new`. NULL on failure.
  */
 struct NeoConsumer *neo_consumer_new(const char *bootstrap,
                                      const char *transport,
+                                     const char *options,
                                      const char *group,
                                      const char *const *topics,
                                      size_t n_topics,

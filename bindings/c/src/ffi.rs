@@ -112,17 +112,30 @@ pub extern "C" fn neo_error_free(err: *mut NeoError) {
     }
 }
 
+/// `options` as an optional string (NULL: none).
+fn opt_text<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>, NeoError> {
+    match p.is_null() {
+        true => Ok(None),
+        false => text(p, what).map(Some),
+    }
+}
+
 /// Connects a producer to `bootstrap` ("host:port") over `transport`
-/// ("tcp", "rdma", "auto"). Idempotent, acks=all. NULL on failure.
+/// ("tcp", "rdma", "af-xdp", "dpdk", "auto"); `options` (may be NULL):
+/// "key=value,..." for the raw-frame transports, e.g.
+/// "interface=eth1,local=10.0.0.1:7401". Idempotent, acks=all. NULL on failure.
 #[no_mangle]
 pub extern "C" fn neo_producer_new(
     bootstrap: *const c_char,
     transport: *const c_char,
+    options: *const c_char,
     err: *mut *mut NeoError,
 ) -> *mut NeoProducer {
-    let r = text(bootstrap, "bootstrap")
-        .and_then(|b| Ok((b, text(transport, "transport")?)))
-        .and_then(|(b, t)| NeoProducer::open(b, t));
+    let r = (|| {
+        let b = text(bootstrap, "bootstrap")?;
+        let t = text(transport, "transport")?;
+        NeoProducer::open(b, t, opt_text(options, "options")?)
+    })();
     match r {
         Ok(p) => Box::into_raw(Box::new(p)),
         Err(e) => {
@@ -215,11 +228,13 @@ pub extern "C" fn neo_producer_free(producer: *mut NeoProducer) {
     }
 }
 
-/// Joins `group` as a consumer of `topics[0..n_topics]`. NULL on failure.
+/// Joins `group` as a consumer of `topics[0..n_topics]`; transport and
+/// options as for `neo_producer_new`. NULL on failure.
 #[no_mangle]
 pub extern "C" fn neo_consumer_new(
     bootstrap: *const c_char,
     transport: *const c_char,
+    options: *const c_char,
     group: *const c_char,
     topics: *const *const c_char,
     n_topics: usize,
@@ -236,7 +251,7 @@ pub extern "C" fn neo_consumer_new(
             // SAFETY: the caller promises `n_topics` string pointers at `topics`.
             .map(|i| text(unsafe { *topics.add(i) }, "a topic"))
             .collect::<Result<_, _>>()?;
-        NeoConsumer::subscribe(b, t, g, &list)
+        NeoConsumer::subscribe(b, t, opt_text(options, "options")?, g, &list)
     })();
     match r {
         Ok(c) => Box::into_raw(Box::new(c)),

@@ -78,51 +78,145 @@ impl From<ClientError> for NeoError {
 /// A transport chosen at run time.
 pub type AnyTransport = Box<dyn Transport>;
 
-/// Opens a transport by name: `tcp`, `rdma` (when built with it), or `auto`
-/// (rdma when a port is active, else tcp). The raw-frame transports need
-/// interface options and are not offered through the C ABI yet.
-pub fn open_transport(name: &str) -> Result<AnyTransport, NeoError> {
+/// Transport options, `key=value` pairs separated by commas: `interface`,
+/// `local` (the client engine's own IPv4:port), `xdp_mode`, `queue`,
+/// `zero_copy=false`, `dpdk_vdev` (repeatable), `dpdk_pci`, `dpdk_port`,
+/// `dpdk_hugepages=true`, `dpdk_memory` (MiB), `dpdk_lcores` — the names of
+/// `neo`'s command-line options.
+#[cfg_attr(not(any(feature = "af-xdp", feature = "dpdk")), allow(dead_code))]
+struct RawOptions {
+    args: neo::fast::FastArgs,
+    local: Option<SocketAddr>,
+}
+
+fn parse_options(options: &str) -> Result<RawOptions, NeoError> {
+    let bad = |m: String| NeoError::new(NeoCode::NeoErrInvalidArgument, m);
+    let mut args = neo::fast::FastArgs {
+        interface: None,
+        xdp_mode: "auto".into(),
+        queue: 0,
+        no_zero_copy: false,
+        dpdk_vdevs: Vec::new(),
+        dpdk_pci: Vec::new(),
+        dpdk_port: None,
+        dpdk_hugepages: false,
+        dpdk_memory: 256,
+        dpdk_lcores: None,
+    };
+    let mut local = None;
+    for pair in options.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("option `{pair}`: expected key=value")))?;
+        let num = |v: &str| {
+            v.parse::<u32>()
+                .map_err(|e| bad(format!("option {k}={v}: {e}")))
+        };
+        let flag = |v: &str| {
+            v.parse::<bool>()
+                .map_err(|e| bad(format!("option {k}={v}: {e}")))
+        };
+        match k {
+            "interface" => args.interface = Some(v.into()),
+            "local" => {
+                local = Some(
+                    v.parse()
+                        .map_err(|e| bad(format!("option local={v}: {e}")))?,
+                )
+            }
+            "xdp_mode" => args.xdp_mode = v.into(),
+            "queue" => args.queue = num(v)?,
+            "zero_copy" => args.no_zero_copy = !flag(v)?,
+            "dpdk_vdev" => args.dpdk_vdevs.push(v.into()),
+            "dpdk_pci" => args.dpdk_pci.push(v.into()),
+            "dpdk_port" => args.dpdk_port = Some(v.into()),
+            "dpdk_hugepages" => args.dpdk_hugepages = flag(v)?,
+            "dpdk_memory" => args.dpdk_memory = num(v)?,
+            "dpdk_lcores" => args.dpdk_lcores = Some(v.into()),
+            other => return Err(bad(format!("unknown option `{other}`"))),
+        }
+    }
+    Ok(RawOptions { args, local })
+}
+
+/// Largest message a binding's transport carries.
+#[cfg_attr(
+    not(any(feature = "af-xdp", feature = "dpdk", feature = "rdma")),
+    allow(dead_code)
+)]
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// Opens a transport by name — `tcp`, `rdma`, `af-xdp`, `dpdk` (each when
+/// built in), or `auto` (rdma when a port is active, else tcp) — for a
+/// client of the broker at `peer`, with `options` for the raw-frame ones.
+pub fn open_transport(
+    name: &str,
+    options: Option<&str>,
+    peer: SocketAddr,
+) -> Result<AnyTransport, NeoError> {
+    let unavailable = |e: String| NeoError::new(NeoCode::NeoErrUnavailable, e);
+    let opts = parse_options(options.unwrap_or(""))?;
     let tcp = || -> Result<AnyTransport, NeoError> {
         TcpTransport::new(TcpConfig::default())
             .map(|t| Box::new(t) as AnyTransport)
-            .map_err(|e| NeoError::new(NeoCode::NeoErrUnavailable, format!("tcp: {e}")))
+            .map_err(|e| unavailable(format!("tcp: {e}")))
     };
+    #[cfg(any(feature = "af-xdp", feature = "dpdk"))]
+    let endpoints = || -> Result<(std::net::SocketAddrV4, std::net::SocketAddrV4), NeoError> {
+        let local = opts.local.ok_or_else(|| {
+            NeoError::new(
+                NeoCode::NeoErrInvalidArgument,
+                format!("{name} needs the option local=<this engine's IPv4:port>"),
+            )
+        })?;
+        let e = |r: anyhow::Result<std::net::SocketAddrV4>| {
+            r.map_err(|e| NeoError::new(NeoCode::NeoErrInvalidArgument, format!("{e:#}")))
+        };
+        Ok((
+            e(neo::fast::engine_addr(peer, "the broker address"))?,
+            e(neo::fast::engine_addr(local, "local"))?,
+        ))
+    };
+    let _ = (&opts, peer);
     match name {
         "tcp" => tcp(),
         #[cfg(feature = "rdma")]
-        "rdma" => rdma(),
-        #[cfg(not(feature = "rdma"))]
-        "rdma" => Err(NeoError::new(
-            NeoCode::NeoErrUnavailable,
-            "rdma is not compiled into this library (build neo-c with --features rdma)",
-        )),
+        "rdma" => neo::fast::rdma(MAX_MESSAGE)
+            .map(|t| Box::new(t) as AnyTransport)
+            .map_err(|e| unavailable(format!("{e:#}"))),
+        #[cfg(feature = "af-xdp")]
+        "af-xdp" => {
+            let (peer, local) = endpoints()?;
+            neo::fast::af_xdp(&opts.args, local, Some(peer), MAX_MESSAGE)
+                .map(|t| Box::new(t) as AnyTransport)
+                .map_err(|e| unavailable(format!("{e:#}")))
+        }
+        #[cfg(feature = "dpdk")]
+        "dpdk" => {
+            let (_, local) = endpoints()?;
+            neo::fast::dpdk(&opts.args, local, MAX_MESSAGE)
+                .map(|t| Box::new(t) as AnyTransport)
+                .map_err(|e| unavailable(format!("{e:#}")))
+        }
         "auto" => {
             #[cfg(feature = "rdma")]
             if neo_transports::rdma::usable().is_ok() {
-                if let Ok(t) = rdma() {
-                    return Ok(t);
+                if let Ok(t) = neo::fast::rdma(MAX_MESSAGE) {
+                    return Ok(Box::new(t));
                 }
             }
             tcp()
         }
-        "af-xdp" | "dpdk" => Err(NeoError::new(
-            NeoCode::NeoErrUnavailable,
-            format!(
-                "{name} needs interface options the C ABI does not take yet; use tcp, rdma or auto"
-            ),
-        )),
+        // Reached for the ones not built in.
+        #[allow(unreachable_patterns)]
+        "rdma" | "af-xdp" | "dpdk" => Err(unavailable(format!(
+            "{name} is not compiled into this library (build neo-c with --features {name})"
+        ))),
         other => Err(NeoError::new(
             NeoCode::NeoErrInvalidArgument,
-            format!("unknown transport `{other}` (tcp, rdma, auto)"),
+            format!("unknown transport `{other}` (tcp, rdma, af-xdp, dpdk, auto)"),
         )),
     }
-}
-
-#[cfg(feature = "rdma")]
-fn rdma() -> Result<AnyTransport, NeoError> {
-    neo_transports::rdma::RdmaTransport::new(Default::default())
-        .map(|t| Box::new(t) as AnyTransport)
-        .map_err(|e| NeoError::new(NeoCode::NeoErrUnavailable, e.to_string()))
 }
 
 fn resolve(bootstrap: &str) -> Result<SocketAddr, NeoError> {
@@ -173,16 +267,21 @@ pub struct NeoProducer {
 pub fn connect_producer(
     bootstrap: &str,
     transport: &str,
+    options: Option<&str>,
 ) -> Result<Producer<AnyTransport>, NeoError> {
     let addr = resolve(bootstrap)?;
-    let t = open_transport(transport)?;
+    let t = open_transport(transport, options, addr)?;
     Producer::connect(t, connect_config(addr), ProducerConfig::default())
         .map_err(|e| NeoError::new(NeoCode::NeoErrConnect, e.to_string()))
 }
 
 impl NeoProducer {
-    pub(crate) fn open(bootstrap: &str, transport: &str) -> Result<Self, NeoError> {
-        let inner = connect_producer(bootstrap, transport)?;
+    pub(crate) fn open(
+        bootstrap: &str,
+        transport: &str,
+        options: Option<&str>,
+    ) -> Result<Self, NeoError> {
+        let inner = connect_producer(bootstrap, transport, options)?;
         Ok(Self {
             inner,
             callbacks: HashMap::new(),
@@ -252,6 +351,7 @@ impl NeoConsumer {
     pub fn subscribe(
         bootstrap: &str,
         transport: &str,
+        options: Option<&str>,
         group: &str,
         topics: &[&str],
     ) -> Result<Self, NeoError> {
@@ -262,7 +362,7 @@ impl NeoConsumer {
                 "subscribe to at least one topic",
             ));
         }
-        let t = open_transport(transport)?;
+        let t = open_transport(transport, options, addr)?;
         let cfg = ConsumerConfig::group(group, topics);
         let inner = Consumer::subscribe(t, connect_config(addr), cfg)
             .map_err(|e| NeoError::new(NeoCode::NeoErrConnect, e.to_string()))?;

@@ -59,9 +59,10 @@ impl NativeProducer {
 #[pymethods]
 impl NativeProducer {
     #[new]
-    fn new(bootstrap: &str, transport: &str) -> PyResult<Self> {
+    #[pyo3(signature = (bootstrap, transport, options=None))]
+    fn new(bootstrap: &str, transport: &str, options: Option<&str>) -> PyResult<Self> {
         Ok(Self {
-            inner: neo_c::connect_producer(bootstrap, transport).map_err(neo_err)?,
+            inner: neo_c::connect_producer(bootstrap, transport, options).map_err(neo_err)?,
         })
     }
 
@@ -113,10 +114,18 @@ struct NativeConsumer {
 #[pymethods]
 impl NativeConsumer {
     #[new]
-    fn new(bootstrap: &str, transport: &str, group: &str, topics: Vec<String>) -> PyResult<Self> {
+    #[pyo3(signature = (bootstrap, transport, group, topics, options=None))]
+    fn new(
+        bootstrap: &str,
+        transport: &str,
+        group: &str,
+        topics: Vec<String>,
+        options: Option<&str>,
+    ) -> PyResult<Self> {
         let list: Vec<&str> = topics.iter().map(String::as_str).collect();
         Ok(Self {
-            inner: NeoConsumer::subscribe(bootstrap, transport, group, &list).map_err(neo_err)?,
+            inner: NeoConsumer::subscribe(bootstrap, transport, options, group, &list)
+                .map_err(neo_err)?,
         })
     }
 

@@ -112,6 +112,30 @@ pub struct Connection<T: Transport> {
     scratch: Vec<u8>,
 }
 
+/// Closing on drop lets the close reach the broker: over the raw-frame
+/// transports the engine sends it from its poll, and a client that reuses
+/// the same address next must not meet the old session.
+impl<T: Transport> Drop for Connection<T> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        self.rpc.close(conn);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        let mut gone = false;
+        while !gone && std::time::Instant::now() < deadline {
+            let polled = self.rpc.transport().poll(
+                &mut |ev: neo_transports::Event<'_>, _: &mut dyn neo_transports::Tx| {
+                    if matches!(ev, neo_transports::Event::Closed { conn: c, .. } if c == conn) {
+                        gone = true;
+                    }
+                },
+            );
+            if polled.is_err() {
+                break;
+            }
+        }
+    }
+}
+
 impl<T: Transport> Connection<T> {
     /// Connects, waiting up to the connect timeout.
     pub fn connect(transport: T, cfg: ConnectConfig) -> Result<Self, ClientError> {

@@ -88,7 +88,9 @@ pub fn devices() -> Result<Vec<DeviceInfo>, String> {
                     LinkLayer::Unspecified => "unspecified",
                 }
                 .into(),
-                active_mtu: format!("{:?}", attr.active_mtu()),
+                active_mtu: format!("{:?}", attr.active_mtu())
+                    .trim_start_matches("Mtu")
+                    .to_string(),
                 gids,
             });
         }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator, Callable, Dict, Iterator, List, Optional
+from typing import AsyncIterator, Callable, Dict, Iterator, List, Optional, Union
 
 from ._neo import NativeConsumer, NativeProducer, NeoError, __version__
 
@@ -60,6 +60,16 @@ class Message:
 
 
 Callback = Callable[[DeliveryReport], None]
+Options = Union[None, str, Dict[str, object]]
+
+
+def _options(options: Options) -> Optional[str]:
+    """Transport options as the native layer takes them: "key=value,...".
+    Keys: interface, local, xdp_mode, queue, zero_copy, dpdk_vdev, dpdk_pci,
+    dpdk_port, dpdk_hugepages, dpdk_memory, dpdk_lcores."""
+    if options is None or isinstance(options, str):
+        return options
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items())
 
 
 class Producer:
@@ -67,11 +77,13 @@ class Producer:
 
     ``send`` queues; ``flush`` waits until every queued record is acknowledged;
     ``on_delivery`` callbacks run from ``poll``/``flush`` on this thread.
-    ``transport``: ``"tcp"``, ``"rdma"`` or ``"auto"``.
+    ``transport``: ``"tcp"``, ``"rdma"``, ``"af-xdp"``, ``"dpdk"`` or ``"auto"``;
+    ``options`` for the raw-frame ones, e.g. ``{"interface": "eth1", "local": "10.0.0.1:7401"}``.
     """
 
-    def __init__(self, bootstrap: str = "127.0.0.1:7400", transport: str = "tcp") -> None:
-        self._native: Optional[NativeProducer] = NativeProducer(bootstrap, transport)
+    def __init__(self, bootstrap: str = "127.0.0.1:7400", transport: str = "tcp",
+                 options: Options = None) -> None:
+        self._native: Optional[NativeProducer] = NativeProducer(bootstrap, transport, _options(options))
         self._next = 1
         self._callbacks: Dict[int, Callback] = {}
         self._futures: Dict[int, "asyncio.Future[DeliveryReport]"] = {}
@@ -131,12 +143,13 @@ class Producer:
         return fut.result()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flushes, then releases the connection."""
+        """Flushes, then releases the connection (its close reaches the broker)."""
         if self._native is not None:
             try:
                 self.flush(timeout)
             finally:
-                self._native = None
+                native, self._native = self._native, None
+                del native
 
     def __enter__(self) -> "Producer":
         return self
@@ -154,8 +167,10 @@ class Consumer:
     """
 
     def __init__(self, bootstrap: str = "127.0.0.1:7400", *, group: str, topics: List[str],
-                 transport: str = "tcp", idle_timeout: Optional[float] = None) -> None:
-        self._native: Optional[NativeConsumer] = NativeConsumer(bootstrap, transport, group, list(topics))
+                 transport: str = "tcp", options: Options = None,
+                 idle_timeout: Optional[float] = None) -> None:
+        self._native: Optional[NativeConsumer] = NativeConsumer(
+            bootstrap, transport, group, list(topics), _options(options))
         self.idle_timeout = idle_timeout
 
     def _c(self) -> NativeConsumer:
