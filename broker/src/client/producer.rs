@@ -68,6 +68,7 @@ pub struct Delivery {
     pub duplicate: bool,
     /// The tags given to [`Producer::send_tagged`], one per record in order
     /// (0 for records sent without one): record `i` has offset `base + i`.
+    /// Empty when no record of the batch was tagged.
     pub tags: Vec<u64>,
 }
 
@@ -272,7 +273,12 @@ impl<T: Transport> Producer<T> {
         part.open
             .push_with_headers(key, value, headers, now_ms())
             .map_err(ClientError::Invalid)?;
-        part.open_tags.push(tag);
+        // Tags are kept only once a record is tagged: untagged batches (the
+        // Rust client's own use) allocate nothing for them.
+        if tag != 0 || !part.open_tags.is_empty() {
+            part.open_tags.resize(part.open.count() as usize - 1, 0);
+            part.open_tags.push(tag);
+        }
         self.buffered += len;
         if part.open.len() >= self.cfg.batch_bytes {
             self.seal(i)?;
