@@ -20,38 +20,27 @@ cargo clippy -p neo-python --features python,rdma,af-xdp,dpdk -- -D warnings 2>&
 rm -rf target/wheels
 "$tools/bin/maturin" build --release -q -m bindings/python/Cargo.toml --out target/wheels 2>&1 | tail -n 2
 wheel="$(ls target/wheels/neo_client-*.whl)"
-work="$(mktemp -d)"
-srv=""
-cleanup() {
-    if [ -n "$srv" ]; then kill -TERM "$srv" 2>/dev/null || true; fi
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check "$wheel" "pytest==8.3.4"
+. "$here/local_broker.sh"
+local_broker_init "$neo"
+python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check "$wheel" "pytest==8.3.4"
 echo "PASS python wheel: $(basename "$wheel") installs into a fresh virtual environment"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-boot="127.0.0.1:$port"
-"$neo" serve --no-admin --data-dir "$work/data" --listen "$boot" >"$work/serve.log" 2>&1 &
-srv=$!
-for _ in $(seq 100); do grep -q "neo serving" "$work/serve.log" && break; sleep 0.05; done
-"$neo" topics create -b "$boot" example >/dev/null
-out="$(cd "$work" && "$work/venv/bin/python" "$root/bindings/python/example.py" "$boot" example tcp)"
+local_broker_up example:1
+out="$(cd "$WORK" && "$WORK/venv/bin/python" "$root/bindings/python/example.py" "$BOOT" example tcp)"
 [ "$(grep -c '^read ' <<<"$out")" = 3 ] || { echo "$out"; echo "FAIL python example" >&2; exit 1; }
 echo "PASS python example (bindings/python/example.py) from the installed wheel: 3 records produced and read back"
-kill -TERM "$srv"; wait "$srv" 2>/dev/null || true; srv=""
-(cd "$work" && NEO_BIN="$neo" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$work/pytest.log"
-grep -qE '^[0-9]+ passed' "$work/pytest.log" || { echo "FAIL python tests" >&2; exit 1; }
-echo "PASS python tests (pytest, installed wheel): $(grep -E '^[0-9]+ passed' "$work/pytest.log")"
+local_broker_down
+(cd "$WORK" && NEO_BIN="$neo" "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$WORK/pytest.log"
+grep -qE '^[0-9]+ passed' "$WORK/pytest.log" || { echo "FAIL python tests" >&2; exit 1; }
+echo "PASS python tests (pytest, installed wheel): $(grep -E '^[0-9]+ passed' "$WORK/pytest.log")"
 
 . "$here/xdp_broker.sh"
 require_root ci/python_bindings.sh "network namespaces, AF_XDP"
-xdp_broker_up "$neo" "$work/xdp-data" py-orders:3 py-async:1 py-restart:2
-trap 'xdp_broker_down; cleanup' EXIT
-(cd "$work" && in_a env NEO_BOOTSTRAP="$XDP_BOOT" NEO_TRANSPORT=af-xdp NEO_TRANSPORT_OPTIONS="$XDP_OPTS" \
-    "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$work/pytest-xdp.log"
-grep -qE '^[0-9]+ passed' "$work/pytest-xdp.log" || { echo "FAIL python tests over af-xdp" >&2; exit 1; }
-echo "PASS python tests over af-xdp (neo-a -> neo-b, veth): $(grep -E '^[0-9]+ passed' "$work/pytest-xdp.log")"
+xdp_broker_up "$neo" "$WORK/xdp-data" py-orders:3 py-async:1 py-restart:2
+trap local_broker_cleanup EXIT
+(cd "$WORK" && in_a env NEO_BOOTSTRAP="$XDP_BOOT" NEO_TRANSPORT=af-xdp NEO_TRANSPORT_OPTIONS="$XDP_OPTS" \
+    "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests") | tee "$WORK/pytest-xdp.log"
+grep -qE '^[0-9]+ passed' "$WORK/pytest-xdp.log" || { echo "FAIL python tests over af-xdp" >&2; exit 1; }
+echo "PASS python tests over af-xdp (neo-a -> neo-b, veth): $(grep -E '^[0-9]+ passed' "$WORK/pytest-xdp.log")"
 xdp_broker_down
