@@ -32,13 +32,13 @@ stop_broker() {
 trap 'stop_broker; rm -rf "$work"' EXIT
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-KPORT="$(free_port)" NPORT="$(free_port)"
+KPORT="$(free_port)" NPORT="$(free_port)" APORT="$(free_port)"
 BOOT="127.0.0.1:$KPORT" NEO_AT="127.0.0.1:$NPORT"
 
 log="$work/serve.log"
 start_broker() {
     [ -f "$log" ] && mv "$log" "$log.old"
-    "$neo" serve --no-admin --data-dir "$work/data" --listen "$NEO_AT" --kafka-listen "$BOOT" >"$log" 2>&1 &
+    "$neo" serve --admin-listen "127.0.0.1:$APORT" --data-dir "$work/data" --listen "$NEO_AT" --kafka-listen "$BOOT" >"$log" 2>&1 &
     srv=$!
     for _ in $(seq 100); do grep -q "neo serving" "$log" 2>/dev/null && return 0; sleep 0.05; done
     cat "$log"; echo "FAIL kafka: neo serve did not start" >&2; exit 1
@@ -92,3 +92,9 @@ cmp -s <(seq 1 1000) "$work/kcat2.out" || fail "after a restart kcat read $(wc -
 groups="$(timeout 30 "$neo" groups -b "$NEO_AT" list 2>&1)" || fail "neo groups list"
 grep -q cf-restart-g <<<"$groups" || { echo "$groups"; fail "the Kafka group's commits are not in the offsets log"; }
 echo "PASS restart: the 1000 kcat records read back after SIGTERM and restart; Kafka groups' commits listed by neo groups"
+
+# The admin endpoint counts the Kafka listener's work.
+status="$("$py" -c 'import json,sys,urllib.request; print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1]))["kafka"]))' "http://127.0.0.1:$APORT/status")"
+requests="$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["counters"]["requests"])' "$status")"
+[ "$requests" -gt 0 ] || { echo "$status"; fail "/status shows no Kafka requests"; }
+echo "PASS admin /status: Kafka listener $status"

@@ -18,6 +18,8 @@ pub struct AdminInfo {
     pub transport: &'static str,
     pub listen: SocketAddr,
     pub started: Instant,
+    /// The Kafka listener's address and counters, when it runs.
+    pub kafka: Option<(SocketAddr, std::sync::Arc<neo_broker::kafka::KafkaStats>)>,
 }
 
 /// Binds and serves on a thread; the thread holds only a weak reference,
@@ -117,6 +119,10 @@ fn status(b: &Broker, info: &AdminInfo) -> serde_json::Value {
         "topics": topics,
         "groups": b.list_groups(),
         "stats": b.stats(),
+        "kafka": info.kafka.as_ref().map(|(addr, k)| serde_json::json!({
+            "listen": addr.to_string(),
+            "counters": k.snapshot(),
+        })),
     })
 }
 

@@ -291,22 +291,23 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         .listen(s.listen)
         .with_context(|| format!("listening on {}", s.listen))?;
     let broker = Arc::new(Mutex::new(broker));
+    let kafka = match &s.kafka {
+        Some(k) => Some(
+            neo_broker::kafka::KafkaListener::start(k.clone(), broker.clone())
+                .with_context(|| format!("Kafka listener on {}", k.listen))?,
+        ),
+        None => None,
+    };
     let admin = match s.admin_listen {
         Some(a) => {
             let info = crate::admin_http::AdminInfo {
                 transport: name,
                 listen: addr,
                 started: std::time::Instant::now(),
+                kafka: kafka.as_ref().map(|k| (k.local_addr(), k.stats())),
             };
             Some(crate::admin_http::start(a, Arc::downgrade(&broker), info)?)
         }
-        None => None,
-    };
-    let kafka = match &s.kafka {
-        Some(k) => Some(
-            neo_broker::kafka::KafkaListener::start(k.clone(), broker.clone())
-                .with_context(|| format!("Kafka listener on {}", k.listen))?,
-        ),
         None => None,
     };
     let mut svc = BrokerService::new(server, broker).map_err(anyhow::Error::msg)?;

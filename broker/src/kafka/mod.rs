@@ -87,13 +87,31 @@ pub struct KafkaStats {
     pub refused: AtomicU64,
 }
 
+/// A reading of [`KafkaStats`], for `/status`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct KafkaCounters {
+    pub connections: usize,
+    pub requests: u64,
+    pub refused: u64,
+}
+
+impl KafkaStats {
+    pub fn snapshot(&self) -> KafkaCounters {
+        KafkaCounters {
+            connections: self.connections.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// What every connection thread shares.
 pub(crate) struct Shared {
     pub cfg: KafkaConfig,
     pub broker: SharedBroker,
     pub groups: coordinator::Coordinator,
     pub stop: AtomicBool,
-    pub stats: KafkaStats,
+    pub stats: Arc<KafkaStats>,
 }
 
 /// The node id this single broker answers as.
@@ -144,7 +162,7 @@ impl KafkaListener {
             cfg,
             broker,
             stop: AtomicBool::new(false),
-            stats: KafkaStats::default(),
+            stats: Arc::default(),
         });
         let conns = Arc::new(Mutex::new(Vec::new()));
         let (s, c) = (shared.clone(), conns.clone());
@@ -164,8 +182,9 @@ impl KafkaListener {
         self.addr
     }
 
-    pub fn stats(&self) -> &KafkaStats {
-        &self.shared.stats
+    /// The listener's counters (shared: they outlive nothing but the process).
+    pub fn stats(&self) -> Arc<KafkaStats> {
+        self.shared.stats.clone()
     }
 
     /// Stops accepting, closes every connection and waits for their threads

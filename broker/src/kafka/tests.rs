@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use proptest::prelude::*;
 
-use super::{answer, coordinator::Coordinator, versions, KafkaConfig, KafkaStats, Shared};
+use super::{answer, coordinator::Coordinator, versions, KafkaConfig, Shared};
 use crate::{Broker, BrokerConfig};
 
 fn shared(dir: &std::path::Path) -> Shared {
@@ -23,7 +23,7 @@ fn shared(dir: &std::path::Path) -> Shared {
         groups: Coordinator::new(Duration::ZERO),
         // Set: every wait (long-poll fetch, acks=all, join) ends at once.
         stop: AtomicBool::new(true),
-        stats: KafkaStats::default(),
+        stats: Default::default(),
     }
 }
 
