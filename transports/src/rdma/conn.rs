@@ -85,6 +85,8 @@ pub(super) struct Conn {
     pub(super) pending_bytes: usize,
     pub(super) reassembly: Vec<u8>,
     pub(super) close_requested: bool,
+    /// Out of credits with messages queued (for the stall counter).
+    pub(super) stalled: bool,
 }
 
 impl Conn {
@@ -155,6 +157,7 @@ pub(super) struct Stats {
     pub(super) recvs: u64,
     pub(super) credit_writes: u64,
     pub(super) fragments: u64,
+    /// Times a connection ran out of credits with messages queued.
     pub(super) credit_stalls: u64,
     /// The last failure that closed a connection, for logs and tests.
     pub(super) last_error: Option<String>,

@@ -211,11 +211,6 @@ impl Conns {
         self.announced.push(ev);
     }
 
-    /// A connect that did not complete.
-    pub(super) fn fail(&mut self, conn: ConnId, reason: CloseReason) {
-        self.finish(conn, reason);
-    }
-
     /// Closes at once (an error): the user hears `reason`.
     pub(super) fn close_now(&mut self, conn: ConnId, reason: CloseReason) {
         if self.stats.last_error.is_none() {
@@ -269,9 +264,14 @@ impl Conns {
         let (mut sends, mut fragments, mut stalls) = (0, 0, 0);
         while !e.pending.is_empty() {
             if e.credits() == 0 {
-                stalls += 1;
+                // Counted once per stall, not per look while it lasts.
+                if !e.stalled {
+                    e.stalled = true;
+                    stalls += 1;
+                }
                 break;
             }
+            e.stalled = false;
             if e.sq >= send_room {
                 break;
             }

@@ -210,6 +210,7 @@ impl RdmaTransport {
             pending_bytes: 0,
             reassembly: Vec::new(),
             close_requested: false,
+            stalled: false,
         });
         Some(handle)
     }
@@ -299,7 +300,7 @@ impl RdmaTransport {
                 if let Err(e) = id.resolve_route(timeout) {
                     tracing::debug!(error = %e, "rdma_resolve_route");
                     self.conns
-                        .fail(conn, failed(io::ErrorKind::HostUnreachable));
+                        .finish(conn, failed(io::ErrorKind::HostUnreachable));
                 }
             }
             EventType::RouteResolved => {
@@ -317,7 +318,7 @@ impl RdmaTransport {
                     Ok(()) => self.conns.table[index].state = State::Connecting,
                     Err(e) => {
                         tracing::warn!(error = %e, "RDMA connect setup failed");
-                        self.conns.fail(conn, failed(io::ErrorKind::Other));
+                        self.conns.finish(conn, failed(io::ErrorKind::Other));
                     }
                 }
             }
@@ -336,20 +337,20 @@ impl RdmaTransport {
                     Ok(()) => self.conns.opened(conn),
                     Err(e) => {
                         tracing::warn!(error = %e, "RDMA connect completion failed");
-                        self.conns.fail(conn, failed(io::ErrorKind::Other));
+                        self.conns.finish(conn, failed(io::ErrorKind::Other));
                     }
                 }
             }
             EventType::Established => self.conns.opened(conn),
             EventType::AddressError | EventType::RouteError | EventType::Unreachable => self
                 .conns
-                .fail(conn, failed(io::ErrorKind::HostUnreachable)),
+                .finish(conn, failed(io::ErrorKind::HostUnreachable)),
             EventType::Rejected => self
                 .conns
-                .fail(conn, failed(io::ErrorKind::ConnectionRefused)),
+                .finish(conn, failed(io::ErrorKind::ConnectionRefused)),
             EventType::ConnectError => {
                 tracing::debug!(status, "rdma_cm connect error");
-                self.conns.fail(conn, failed(io::ErrorKind::Other))
+                self.conns.finish(conn, failed(io::ErrorKind::Other))
             }
             EventType::Disconnected | EventType::DeviceRemoval => {
                 let e = &self.conns.table[index];
@@ -391,11 +392,6 @@ impl RdmaTransport {
             tracing::warn!(error = %e, "RDMA accept failed");
             self.conns.table.remove(conn.index());
         }
-    }
-
-    /// Counters and what the backend runs on, for logs.
-    pub fn describe(&self) -> String {
-        format!("{} device(s) in use", self.conns.devices.len())
     }
 }
 
