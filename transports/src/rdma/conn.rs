@@ -147,6 +147,8 @@ pub(super) struct Conns {
     pub(super) generations: Vec<u32>,
     pub(super) devices: Vec<verbs::Device>,
     pub(super) closed: Vec<(ConnId, CloseReason)>,
+    /// Connections with something to send, gathered per poll round.
+    pub(super) pump_keys: Vec<usize>,
     pub(super) announced: Vec<Event<'static>>,
     pub(super) stats: Stats,
 }

@@ -333,15 +333,19 @@ impl Conns {
     }
 
     pub(super) fn pump_all(&mut self) {
-        let keys: Vec<usize> = self
-            .table
-            .iter()
-            .filter(|(_, e)| !e.pending.is_empty() || e.close_requested)
-            .map(|(k, _)| k)
-            .collect();
-        for k in keys {
+        // The list is reused: no allocation per poll round.
+        let mut keys = std::mem::take(&mut self.pump_keys);
+        keys.clear();
+        keys.extend(
+            self.table
+                .iter()
+                .filter(|(_, e)| !e.pending.is_empty() || e.close_requested)
+                .map(|(k, _)| k),
+        );
+        for &k in &keys {
             self.pump(k);
         }
+        self.pump_keys = keys;
     }
 }
 

@@ -155,6 +155,7 @@ impl RdmaTransport {
                 generations: Vec::new(),
                 devices: Vec::new(),
                 closed: Vec::new(),
+                pump_keys: Vec::new(),
                 announced: Vec::new(),
                 stats: Stats::default(),
             },
