@@ -18,7 +18,7 @@ run_case() {
     local name="$1" count="$2"
     local log; log="$(mktemp)"
     local data; data="$(mktemp -d)"
-    in_b timeout 120 "$neo" serve --no-admin --data-dir "$data" --transport af-xdp --interface "$NEO_IF_B" \
+    in_b timeout 120 "$neo" serve --admin-listen 127.0.0.1:7402 --data-dir "$data" --transport af-xdp --interface "$NEO_IF_B" \
         --listen "$NEO_IP_B:$PORT" >"$log" 2>&1 &
     local srv=$!
     # Wait until the server has its socket (it logs the address).
@@ -33,7 +33,18 @@ run_case() {
     local e2e
     e2e="$(in_a timeout 90 "$neo" bench e2e --transport af-xdp --interface "$NEO_IF_A" --local "$NEO_IP_A:$((CPORT + 1))" \
         --connect "$NEO_IP_B:$PORT" --rate 2000 --duration 1 --warmup 0 --acks all --json 2>&1)" || true
+    # The broker's /metrics (admin on the namespace's loopback): promtool,
+    # the dashboard's packet-engine panels, and retransmits under loss.
+    in_b curl -sf 127.0.0.1:7402/metrics >"$data/metrics.txt" || { cat "$log"; echo "FAIL $name: GET /metrics" >&2; return 1; }
     kill -TERM "$srv"; wait "$srv" || true
+    promtool check metrics <"$data/metrics.txt" || { echo "FAIL $name: promtool check metrics" >&2; return 1; }
+    python3 "$here/check_metrics.py" "$data/metrics.txt" "$here/../docs/grafana/neo-dashboard.json" --packet-engine \
+        || { echo "FAIL $name: dashboard metrics" >&2; return 1; }
+    local rtx; rtx="$(awk '$1=="neo_transport_retransmits_total{transport=\"af-xdp\"}" {print $2}' "$data/metrics.txt")"
+    if [[ "$name" == *loss* ]] && ! awk -v r="${rtx:-0}" 'BEGIN{exit !(r>0)}'; then
+        echo "FAIL $name: no retransmits in /metrics under loss (${rtx:-none})" >&2; return 1
+    fi
+    echo "PASS ${name/_rpc/_metrics}: /metrics clean under promtool, dashboard families present, retransmits=${rtx:-?}"
     local last; last="$(grep "^{\"bench\":\"rtt\"" <<<"$out" | tail -n 1)"
     grep -q "\"count\":$count" <<<"$last" || { echo "$out"; echo "FAIL $name: not every RPC completed" >&2; return 1; }
     local mode; mode="$(grep -o 'mode=[a-z]* XDP, [a-z -]*' "$log" | head -1)"
@@ -63,4 +74,4 @@ dropped="$(netns_drop_counters)"
 echo "nftables dropped $dropped packets"
 [ "$dropped" -gt 0 ] || { echo "FAIL: the loss rules dropped nothing" >&2; exit 1; }
 netns_down
-echo "af_xdp: 5 passed, 0 failed"
+echo "af_xdp: 7 passed, 0 failed"

@@ -1,7 +1,9 @@
 //! The admin endpoint of `neo serve` (`--admin-listen`): a small HTTP/1.1
 //! server on its own thread, off the data path. `GET /health` answers 200
-//! while the broker runs; `GET /status` returns topics, groups and counters
-//! as JSON. (Prometheus metrics join it with the observability issue.)
+//! while the process and broker are alive; `GET /ready` answers 200 only
+//! while the broker's poll loop serves (503 before it starts and once it
+//! stops); `GET /metrics` is the Prometheus scrape ([`crate::admin_metrics`]);
+//! `GET /status` returns topics, groups and counters as JSON.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +22,10 @@ pub struct AdminInfo {
     pub started: Instant,
     /// The Kafka listener's address and counters, when it runs.
     pub kafka: Option<(SocketAddr, std::sync::Arc<neo_broker::kafka::KafkaStats>)>,
+    /// What the poll loop publishes (RPC and transport counters, serving).
+    pub published: neo_broker::service::Published,
+    /// Security counters (authentications, decisions, throttle time).
+    pub security: std::sync::Arc<neo_broker::security::Security>,
 }
 
 /// Binds and serves on a thread; the thread holds only a weak reference,
@@ -81,6 +87,37 @@ fn handle(mut s: TcpStream, broker: &Weak<Mutex<Broker>>, info: &AdminInfo) -> s
                 "{\"status\":\"stopping\"}\n",
             ),
         },
+        "/ready" => {
+            let serving = broker.upgrade().is_some()
+                && info
+                    .published
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .serving;
+            match serving {
+                true => respond(&mut s, 200, "application/json", "{\"status\":\"ready\"}\n"),
+                false => respond(
+                    &mut s,
+                    503,
+                    "application/json",
+                    "{\"status\":\"not serving\"}\n",
+                ),
+            }
+        }
+        "/metrics" => {
+            let b = broker.upgrade();
+            let body = {
+                let guard = b.as_ref().map(|b| neo_broker::service::lock(b));
+                crate::admin_metrics::render(guard.as_deref(), info)
+            };
+            drop(b);
+            respond(
+                &mut s,
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+            )
+        }
         "/status" => {
             let Some(b) = broker.upgrade() else {
                 return respond(
@@ -98,7 +135,7 @@ fn handle(mut s: TcpStream, broker: &Weak<Mutex<Broker>>, info: &AdminInfo) -> s
             &mut s,
             404,
             "text/plain",
-            "not found: try /health or /status\n",
+            "not found: try /health, /ready, /metrics or /status\n",
         ),
     }
 }

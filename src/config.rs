@@ -20,6 +20,8 @@
 //!
 //! [accel]                   # backend per codec; hardware that is not there is an error
 //! deflate = "auto"          # auto | software | iaa | qat
+//!
+//! [tls] / [security] / [quotas]   # see serve_security.rs and docs/security.md
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +52,15 @@ pub struct FileConfig {
     /// Backend per codec: `deflate = "auto" | "software" | "iaa" | "qat"` (also lz4, zstd).
     #[serde(default)]
     pub accel: BTreeMap<String, String>,
+    /// TLS for the TCP listeners (see `serve_security.rs`).
+    #[serde(default)]
+    pub tls: crate::serve_security::TlsFile,
+    /// SASL, Neo authentication, ACLs, audit.
+    #[serde(default)]
+    pub security: crate::serve_security::SecurityFile,
+    /// Byte-rate quotas per principal.
+    #[serde(default)]
+    pub quotas: crate::serve_security::QuotasFile,
 }
 
 impl FileConfig {

@@ -3,17 +3,20 @@
 //! * `neo serve` — runs the broker (`serve.rs`, settings in `config.rs`,
 //!   the HTTP admin endpoint in `admin_http.rs`).
 //! * `neo topics|produce|consume|groups` — client commands (`cmd/`).
+//! * `neo users|acl` — the broker's credential and ACL files (`cmd/`).
 //! * `neo doctor` — reports what this node offers each transport and why.
 //! * `neo bench rtt` — request/response round trips over Neo RPC, as an HDR
 //!   histogram.
 
 mod admin_http;
+mod admin_metrics;
 mod bench;
 mod bench_e2e;
 mod cmd;
 mod config;
 mod doctor;
 mod serve;
+mod serve_security;
 
 use clap::{Parser, Subcommand};
 
@@ -30,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the broker.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Create, list, describe and delete topics.
     #[command(subcommand)]
     Topics(cmd::topics::Topics),
@@ -41,6 +44,12 @@ enum Command {
     /// List and describe consumer groups.
     #[command(subcommand)]
     Groups(cmd::groups::Groups),
+    /// Manage SASL users (the broker's credential file).
+    #[command(subcommand)]
+    Users(cmd::users::UsersCmd),
+    /// Manage ACLs (the broker's ACL file).
+    #[command(subcommand)]
+    Acl(cmd::acl::AclCmd),
     /// Report what this node offers each transport, and why.
     Doctor(doctor::Args),
     /// Measure Neo against its baselines.
@@ -48,22 +57,41 @@ enum Command {
     Bench(bench::Bench),
 }
 
+/// Logs to standard error: `NEO_LOG` filters (default `info`);
+/// `NEO_LOG_FORMAT=json` writes one JSON object per event (fields, span
+/// and target included) for log shippers, else human-readable lines.
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("NEO_LOG").unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("NEO_LOG_FORMAT").as_deref() {
+        Ok("json") => b.json().with_ansi(false).init(),
+        Ok("text") | Err(_) => b
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok(other) => {
+            b.with_ansi(false).init();
+            tracing::warn!(
+                value = other,
+                "NEO_LOG_FORMAT: expected json or text; using text"
+            );
+        }
+    }
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NEO_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Topics(t) => cmd::topics::run(t, &cli.broker),
         Command::Produce(args) => cmd::produce::run(args, &cli.broker),
         Command::Consume(args) => cmd::consume::run(args, &cli.broker),
         Command::Groups(g) => cmd::groups::run(g, &cli.broker),
+        Command::Users(c) => cmd::users::run(c),
+        Command::Acl(c) => cmd::acl::run(c),
         Command::Doctor(args) => doctor::run(args),
         Command::Bench(b) => bench::run(b),
     };

@@ -59,6 +59,8 @@ pub struct Args {
     accel: Vec<String>,
     #[command(flatten)]
     fast: neo::fast::FastArgs,
+    #[command(flatten)]
+    security: crate::serve_security::SecurityArgs,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -72,6 +74,10 @@ struct Settings {
     topic_defaults: neo_broker::protocol::TopicConfig,
     accel: neo_accel::Overrides,
     kafka: Option<neo_broker::kafka::KafkaConfig>,
+    sec: crate::serve_security::Resolved,
+    /// Built once: the Neo TCP listener and the Kafka listener share it
+    /// (one reloading certificate).
+    tls: Option<neo_transports::tls::ServerTls>,
 }
 
 fn host_port(v: &str) -> anyhow::Result<(String, u16)> {
@@ -93,12 +99,28 @@ impl Args {
             Some(p) => crate::config::FileConfig::load(p)?,
             None => Default::default(),
         };
+        let data_dir: PathBuf = self
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| "neo-data".into());
+        let sec = crate::serve_security::resolve(
+            &self.security,
+            &file.tls,
+            &file.security,
+            &file.quotas,
+            &data_dir,
+        )?;
+        let tls = match &sec.tls {
+            Some(t) => Some(
+                neo_transports::tls::ServerTls::new(t).map_err(|e| anyhow::anyhow!("TLS: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Settings {
-            data_dir: self
-                .data_dir
-                .clone()
-                .or(file.data_dir.clone())
-                .unwrap_or_else(|| "neo-data".into()),
+            sec,
+            tls,
+            data_dir,
             listen: self
                 .listen
                 .or(file.listen)
@@ -165,13 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let s = args.settings()?;
     let args = &Full { s, fast: args.fast };
     match args.s.transport.as_str() {
-        "tcp" => {
-            let tcp = TcpTransport::new(TcpConfig {
-                max_message: args.s.max_message,
-                ..Default::default()
-            })?;
-            serve_on(tcp, args)
-        }
+        "tcp" => serve_on(tcp_transport(&args.s)?, args),
         #[cfg(feature = "af-xdp")]
         "af-xdp" => {
             let local = neo::fast::engine_addr(args.s.listen, "--listen")?;
@@ -248,11 +264,16 @@ fn serve_auto(args: &Full) -> anyhow::Result<()> {
     tracing::info!("auto: af-xdp skipped (not compiled in)");
     let _ = local;
     tracing::info!("auto: using tcp");
-    let tcp = TcpTransport::new(TcpConfig {
-        max_message: args.s.max_message,
+    serve_on(tcp_transport(&args.s)?, args)
+}
+
+/// The TCP transport, speaking TLS when it is configured.
+fn tcp_transport(s: &Settings) -> anyhow::Result<TcpTransport> {
+    Ok(TcpTransport::new(TcpConfig {
+        max_message: s.max_message,
+        tls_server: s.tls.clone(),
         ..Default::default()
-    })?;
-    serve_on(tcp, args)
+    })?)
 }
 
 struct Full {
@@ -291,13 +312,43 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         .listen(s.listen)
         .with_context(|| format!("listening on {}", s.listen))?;
     let broker = Arc::new(Mutex::new(broker));
+    if s.sec.security.credentials.is_some() || s.sec.security.acls.is_some() {
+        crate::serve_security::prepare_dir(&s.data_dir)?;
+    }
+    let security = Arc::new(
+        neo_broker::security::Security::open(&s.sec.security)
+            .map_err(|e| anyhow::anyhow!("security: {e}"))?,
+    );
+    if s.tls.is_some() && name != "tcp" {
+        tracing::warn!(transport = name, "TLS covers the TCP listeners only: the {name} fabric is not encrypted (docs/security.md)");
+    }
+    tracing::info!(
+        neo_tls = s.tls.is_some() && name == "tcp",
+        neo_auth = s.sec.security.neo_auth,
+        kafka = s.sec.kafka_protocol,
+        authorizer = security.authorizer.is_enabled(),
+        audit = s.sec.security.audit_log.is_some(),
+        quotas = security.quotas_configured(),
+        "security"
+    );
     let kafka = match &s.kafka {
-        Some(k) => Some(
-            neo_broker::kafka::KafkaListener::start(k.clone(), broker.clone())
+        Some(k) => {
+            let mut k = k.clone();
+            if s.sec.kafka_tls {
+                k.tls = s.tls.clone();
+            }
+            Some(
+                neo_broker::kafka::KafkaListener::start(
+                    k.clone(),
+                    broker.clone(),
+                    security.clone(),
+                )
                 .with_context(|| format!("Kafka listener on {}", k.listen))?,
-        ),
+            )
+        }
         None => None,
     };
+    let published = neo_broker::service::Published::default();
     let admin = match s.admin_listen {
         Some(a) => {
             let info = crate::admin_http::AdminInfo {
@@ -305,12 +356,16 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
                 listen: addr,
                 started: std::time::Instant::now(),
                 kafka: kafka.as_ref().map(|k| (k.local_addr(), k.stats())),
+                published: published.clone(),
+                security: security.clone(),
             };
             Some(crate::admin_http::start(a, Arc::downgrade(&broker), info)?)
         }
         None => None,
     };
-    let mut svc = BrokerService::new(server, broker).map_err(anyhow::Error::msg)?;
+    let mut svc =
+        BrokerService::with_security(server, broker, security).map_err(anyhow::Error::msg)?;
+    svc.publish_to(published);
     let kafka_addr = kafka.as_ref().map(|k| k.local_addr());
     tracing::info!(%addr, admin = ?admin, kafka = ?kafka_addr, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
     svc.run(&stop)?;

@@ -20,6 +20,7 @@ const NEO: &str = env!("CARGO_BIN_EXE_neo");
 struct Serve {
     child: Child,
     addr: SocketAddr,
+    admin: Option<SocketAddr>,
 }
 
 impl Serve {
@@ -60,7 +61,12 @@ impl Serve {
                 .and_then(|r| r.split_whitespace().next())
             {
                 let addr = a.parse().unwrap();
-                return Self { child, addr };
+                let admin = line
+                    .split(" admin=Some(")
+                    .nth(1)
+                    .and_then(|r| r.split(')').next())
+                    .map(|a| a.parse().unwrap());
+                return Self { child, addr, admin };
             }
         }
     }
@@ -80,6 +86,29 @@ impl Serve {
         let s = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (out.status.success(), s(out.stdout), s(out.stderr))
     }
+}
+
+/// One HTTP GET; (status code, body).
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
+    (code, body)
+}
+
+/// The value of one sample line (`name{labels} value`) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 impl Drop for Serve {
@@ -300,4 +329,68 @@ fn cli_topics_produce_consume_groups() {
     assert!(ok);
     let (ok, out, _) = s.neo(&["topics", "list"], "");
     assert!(ok && out.is_empty(), "{out}");
+}
+
+#[test]
+fn admin_metrics_ready_and_health_reflect_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Serve::start(dir.path());
+    let admin = s.admin.expect("serve logs its admin address");
+    assert_eq!(http_get(admin, "/health").0, 200);
+    // Ready once the poll loop serves (it publishes as it starts).
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = http_get(admin, "/ready").0;
+        if ready == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ready, 200);
+    let (ok, _, err) = s.neo(&["topics", "create", "m", "-p", "2"], "");
+    assert!(ok, "{err}");
+    let (ok, _, err) = s.neo(&["produce", "m", "-p", "1"], "a\nbb\nccc\n");
+    assert!(ok, "{err}");
+    let (ok, _, err) = s.neo(&["consume", "m", "-g", "mg", "-c", "2"], "");
+    assert!(ok, "{err}");
+    let (code, m) = http_get(admin, "/metrics");
+    assert_eq!(code, 200);
+    let p1 = "{partition=\"1\",topic=\"m\"}";
+    assert_eq!(
+        sample(&m, &format!("neo_partition_log_end_offset{p1}")),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, &format!("neo_partition_high_watermark{p1}")),
+        Some(3.0)
+    );
+    assert!(sample(&m, &format!("neo_partition_bytes_in_total{p1}")).unwrap() > 0.0);
+    assert!(sample(&m, &format!("neo_partition_bytes_out_total{p1}")).unwrap() > 0.0);
+    assert_eq!(
+        sample(
+            &m,
+            "neo_consumer_group_lag{group=\"mg\",partition=\"1\",topic=\"m\"}"
+        ),
+        Some(1.0),
+        "two of three records consumed and committed: {m}"
+    );
+    assert_eq!(sample(&m, "neo_records_in_total"), Some(3.0));
+    assert_eq!(sample(&m, "neo_serving"), Some(1.0));
+    assert!(
+        sample(
+            &m,
+            "neo_rpc_handler_duration_seconds_count{method=\"Produce\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "{m}"
+    );
+    assert!(m.contains("neo_rpc_calls_total{transport=\"tcp\"}"), "{m}");
+    assert_eq!(http_get(admin, "/nope").0, 404);
+    // SIGTERM: the broker stops serving; the process exits cleanly.
+    let pid = s.child.id() as i32;
+    Command::new("kill").arg(pid.to_string()).status().unwrap();
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

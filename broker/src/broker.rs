@@ -79,6 +79,28 @@ struct PendingFetch {
     deadline: Instant,
 }
 
+/// One partition's offsets and traffic (see [`Broker::partition_readings`]).
+#[derive(Debug, Clone)]
+pub struct PartitionReading {
+    pub topic: String,
+    pub partition: u32,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    pub durable_end: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// A group's position on one partition (see [`Broker::lag_readings`]).
+#[derive(Debug, Clone)]
+pub struct LagReading {
+    pub group: String,
+    pub topic: String,
+    pub partition: u32,
+    pub committed: u64,
+    pub lag: u64,
+}
+
 /// What a handler produced: an answer now, or a promise kept by [`Broker::tick`].
 pub enum Answer<'a> {
     /// The body to send now, lent from the broker's reply buffer.
@@ -374,6 +396,11 @@ impl Broker {
         if !must_answer && !any_error && total < (req.min_bytes.max(1) as usize) {
             return None;
         }
+        for (fp, part) in req.partitions.iter().zip(&parts) {
+            if let Ok(p) = self.topics.partition(&fp.topic, fp.partition) {
+                p.note_fetched(part.len as usize);
+            }
+        }
         let head = encode_result(&Ok(FetchHead { partitions: parts }));
         Some(FetchReply { head, views })
     }
@@ -528,6 +555,55 @@ impl Broker {
         Some(end.saturating_sub(committed.unwrap_or(0)))
     }
 
+    /// Every partition's offsets and traffic, for metrics.
+    pub fn partition_readings(&self) -> Vec<PartitionReading> {
+        let mut out = Vec::new();
+        for (name, t) in self.topics.iter() {
+            for (i, p) in t.partitions.iter().enumerate() {
+                let r = p.reader();
+                let (bytes_in, bytes_out) = p.traffic();
+                out.push(PartitionReading {
+                    topic: name.clone(),
+                    partition: i as u32,
+                    start_offset: r.start_offset(),
+                    end_offset: r.end_offset(),
+                    durable_end: r.durable_end(),
+                    bytes_in,
+                    bytes_out,
+                });
+            }
+        }
+        out
+    }
+
+    /// Each group's committed offset and lag per partition it committed
+    /// for (partitions since deleted are left out), for metrics.
+    pub fn lag_readings(&self) -> Vec<LagReading> {
+        let mut out = Vec::new();
+        for g in self.offsets.groups() {
+            let Some(committed) = self.offsets.group(g) else {
+                continue;
+            };
+            for ((topic, partition), (offset, _)) in committed {
+                if let Some(lag) = self.lag(topic, *partition, Some(*offset)) {
+                    out.push(LagReading {
+                        group: g.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed: *offset,
+                        lag,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The compression backend per codec and the bytes through each.
+    pub fn codecs(&self) -> &Codecs {
+        &self.codecs
+    }
+
     pub fn fetch_offsets(&self, req: &FetchOffsets) -> Result<Vec<PartitionOffset>, BrokerError> {
         validate_group(&req.group)?;
         let committed = self.offsets.group(&req.group);
@@ -637,8 +713,10 @@ impl Broker {
         offset: u64,
         max_bytes: usize,
     ) -> Result<(FetchView, u64, u64), BrokerError> {
-        let r = self.topics.partition(topic, partition)?.reader();
+        let p = self.topics.partition(topic, partition)?;
+        let r = p.reader();
         let view = r.fetch(offset, max_bytes.max(1))?;
+        p.note_fetched(view.bytes().len());
         self.stats.fetch_requests += 1;
         self.stats.bytes_out += view.bytes().len() as u64;
         Ok((view, r.start_offset(), r.end_offset()))

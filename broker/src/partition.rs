@@ -48,6 +48,10 @@ pub struct Partition {
     producers: HashMap<i64, ProducerState>,
     fsync: FsyncPolicy,
     appends: u64,
+    /// Payload bytes appended (duplicates not counted), for metrics.
+    bytes_in: u64,
+    /// Log bytes served to fetches; fetches read through `&self`.
+    bytes_out: std::sync::atomic::AtomicU64,
 }
 
 fn last_seq(base: i32, count: u32) -> i32 {
@@ -77,6 +81,8 @@ impl Partition {
             producers: HashMap::new(),
             fsync,
             appends: 0,
+            bytes_in: 0,
+            bytes_out: Default::default(),
         };
         p.replay_producers()?;
         Ok(p)
@@ -204,6 +210,7 @@ impl Partition {
             }
         }
         let info = self.log.append(meta, records)?;
+        self.bytes_in += records.len() as u64;
         if req.producer_id >= 0 {
             self.remember(meta, info.base_offset, info.last_offset, now_ms());
         }
@@ -217,6 +224,20 @@ impl Partition {
             last_offset: info.last_offset,
             duplicate: false,
         })
+    }
+
+    /// Counts `n` bytes of this log served to a fetch.
+    pub fn note_fetched(&self, n: usize) {
+        self.bytes_out
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Payload bytes appended and log bytes fetched since the broker started.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.bytes_in,
+            self.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Whether `last_offset` may be acknowledged to an `acks=all` producer:

@@ -29,8 +29,10 @@ pub mod method {
     pub const FETCH_OFFSETS: &str = "OffsetFetch";
     pub const DESCRIBE_GROUP: &str = "DescribeGroup";
     pub const LIST_GROUPS: &str = "ListGroups";
+    /// One step of a SASL exchange ([`super::AuthStep`]).
+    pub const AUTHENTICATE: &str = "Authenticate";
     /// Every method, for registration and tests.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         CREATE_TOPIC,
         DELETE_TOPIC,
         LIST_TOPICS,
@@ -47,6 +49,7 @@ pub mod method {
         FETCH_OFFSETS,
         DESCRIBE_GROUP,
         LIST_GROUPS,
+        AUTHENTICATE,
     ];
 }
 
@@ -96,6 +99,16 @@ pub enum BrokerError {
     InvalidRequest(String),
     #[error("storage failure: {0}")]
     Storage(String),
+    /// Authentication is required, or the exchange failed.
+    #[error("authentication: {0}")]
+    Authentication(String),
+    /// The principal may not do this (ACLs).
+    #[error("not authorized: {principal} may not {operation} {resource}")]
+    NotAuthorized {
+        principal: String,
+        operation: String,
+        resource: String,
+    },
 }
 
 impl BrokerError {
@@ -120,6 +133,24 @@ impl From<neo_storage::StorageError> for BrokerError {
             other => Self::Storage(other.to_string()),
         }
     }
+}
+
+/// One client message of a SASL exchange over Neo RPC. The first names
+/// the mechanism (`SCRAM-SHA-256`, `SCRAM-SHA-512`, `PLAIN`); later ones
+/// may leave it empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthStep {
+    pub mechanism: String,
+    pub message: Vec<u8>,
+}
+
+/// The broker's answer to an [`AuthStep`]: the server's message, and
+/// whether the exchange is complete (authenticated as `principal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthReply {
+    pub message: Vec<u8>,
+    pub done: bool,
+    pub principal: String,
 }
 
 /// When data reaches the disk, per topic.

@@ -257,6 +257,18 @@ pub struct Codecs {
     registry: neo_accel::Registry,
     made: Vec<(CodecId, Box<dyn Codec>)>,
     scratch: Vec<u8>,
+    counters: Vec<(CodecId, CodecCounters)>,
+}
+
+/// Bytes through one codec since start, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodecCounters {
+    /// Uncompressed bytes given to `compress`.
+    pub compress_in: u64,
+    /// Compressed bytes it produced.
+    pub compress_out: u64,
+    /// Uncompressed bytes produced by decompression.
+    pub decompressed: u64,
 }
 
 impl Codecs {
@@ -265,7 +277,29 @@ impl Codecs {
             registry,
             made: Vec::new(),
             scratch: Vec::new(),
+            counters: Vec::new(),
         }
+    }
+
+    /// The registry's choice per codec (what the node uses), for reports.
+    pub fn registry(&self) -> &neo_accel::Registry {
+        &self.registry
+    }
+
+    /// Bytes through each codec used so far.
+    pub fn counters(&self) -> &[(CodecId, CodecCounters)] {
+        &self.counters
+    }
+
+    fn count(&mut self, id: CodecId) -> &mut CodecCounters {
+        let i = match self.counters.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                self.counters.push((id, CodecCounters::default()));
+                self.counters.len() - 1
+            }
+        };
+        &mut self.counters[i].1
     }
 
     /// Software codecs, no detection: for clients and tests.
@@ -320,6 +354,9 @@ impl Codecs {
         out.resize(payload::max_encoded_len(c.as_ref(), records.len()), 0);
         let n = payload::encode(c.as_mut(), records, out).map_err(|e| e.to_string())?;
         out.truncate(n);
+        let k = self.count(id);
+        k.compress_in += records.len() as u64;
+        k.compress_out += n as u64;
         Ok(())
     }
 
@@ -349,6 +386,7 @@ impl Codecs {
         let c = &mut self.made[i].1;
         let n = payload::decode(c.as_mut(), payload, &mut self.scratch, max)
             .map_err(|e| e.to_string())?;
+        self.count(id).decompressed += n as u64;
         Ok(&self.scratch[..n])
     }
 }

@@ -31,7 +31,12 @@ fn start(auto_create: bool) -> Fixture {
     cfg.auto_create_topics = auto_create;
     cfg.max_request_bytes = 1 << 20;
     Fixture {
-        listener: KafkaListener::start(cfg, broker).unwrap(),
+        listener: KafkaListener::start(
+            cfg,
+            broker,
+            std::sync::Arc::new(neo_broker::security::Security::off()),
+        )
+        .unwrap(),
         _dir: dir,
     }
 }

@@ -6,7 +6,10 @@
 //! * [`phy`] — the frame-level [`Phy`] trait that raw-frame backends (AF_XDP, DPDK,
 //!   the in-memory link) implement underneath the shared packet engine.
 //! * [`tcp`] — the kernel-socket backend: non-blocking, many connections per poll
-//!   loop, length-delimited messages.
+//!   loop, length-delimited messages, optionally TLS 1.3 (with mutual TLS).
+//! * [`tls`] — TLS 1.3 configuration (rustls, ring): PEM certificates and keys,
+//!   client-certificate verification, certificate reload without restart, the
+//!   principal (subject CN) of a peer certificate.
 //! * [`frame`] — the Neo frame ("Qiss") codec: versioned header with CRC32C.
 //! * [`rpc`] — Neo RPC over any `Transport`: named methods, correlation ids,
 //!   deadlines, per-connection credits, typed error frames.
@@ -27,6 +30,7 @@ pub mod phy;
 pub mod rdma;
 pub mod rpc;
 pub mod tcp;
+pub mod tls;
 pub mod transport;
 
 pub use phy::Phy;

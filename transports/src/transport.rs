@@ -92,6 +92,67 @@ pub enum CloseReason {
     ConnectFailed(io::ErrorKind),
     /// Any other I/O error.
     Io(io::ErrorKind),
+    /// The TLS handshake failed or the peer broke the TLS protocol.
+    Tls(TlsFailure),
+}
+
+/// What went wrong in TLS, in short; the log line of the close has rustls'
+/// full error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The peer does not speak TLS (e.g. a plain-TCP client).
+    NotTls,
+    /// The peer presented no certificate where one is required.
+    NoPeerCertificate,
+    /// The peer's certificate failed verification (unknown issuer, expired,
+    /// wrong name, ...).
+    BadPeerCertificate,
+    /// The peer refused the handshake or the session with a fatal alert; the
+    /// RFC 8446 alert code (42 bad_certificate, 116 certificate_required, ...).
+    AlertReceived(u8),
+    /// No protocol version, cipher suite or group in common.
+    Incompatible,
+    /// The peer closed the connection before the handshake completed.
+    HandshakeInterrupted,
+    /// Any other protocol violation (malformed record, decryption failure, ...).
+    Protocol,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotTls => f.write_str("peer does not speak TLS"),
+            Self::NoPeerCertificate => f.write_str("peer presented no certificate"),
+            Self::BadPeerCertificate => f.write_str("peer certificate refused"),
+            Self::AlertReceived(code) => {
+                let name = match code {
+                    10 => "unexpected_message",
+                    20 => "bad_record_mac",
+                    40 => "handshake_failure",
+                    42 => "bad_certificate",
+                    43 => "unsupported_certificate",
+                    44 => "certificate_revoked",
+                    45 => "certificate_expired",
+                    46 => "certificate_unknown",
+                    47 => "illegal_parameter",
+                    48 => "unknown_ca",
+                    49 => "access_denied",
+                    50 => "decode_error",
+                    51 => "decrypt_error",
+                    70 => "protocol_version",
+                    80 => "internal_error",
+                    109 => "missing_extension",
+                    112 => "unrecognized_name",
+                    116 => "certificate_required",
+                    _ => "alert",
+                };
+                write!(f, "peer sent TLS alert {name} ({code})")
+            }
+            Self::Incompatible => f.write_str("no TLS parameters in common with peer"),
+            Self::HandshakeInterrupted => f.write_str("peer closed during the TLS handshake"),
+            Self::Protocol => f.write_str("TLS protocol error"),
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {
@@ -114,6 +175,7 @@ impl fmt::Display for CloseReason {
             }
             Self::ConnectFailed(kind) => write!(f, "connect failed: {kind}"),
             Self::Io(kind) => write!(f, "I/O error: {kind}"),
+            Self::Tls(failure) => write!(f, "TLS: {failure}"),
         }
     }
 }
@@ -174,6 +236,16 @@ pub trait Tx {
 
     /// Largest message this transport carries, in bytes.
     fn max_message(&self) -> usize;
+
+    /// The authenticated identity of the peer on `conn`, if the transport
+    /// authenticates peers: for TLS, the Common Name of the peer's verified
+    /// certificate (the client certificate on an accepted connection, the
+    /// server's on an outgoing one). `None` when the peer is not
+    /// authenticated, the handshake has not completed, or `conn` is closed.
+    fn peer_identity(&self, conn: ConnId) -> Option<&str> {
+        let _ = conn;
+        None
+    }
 }
 
 /// Receives events from [`Transport::poll`], with the sending half at hand.
@@ -221,6 +293,17 @@ pub trait Transport {
     fn stats_line(&self) -> String {
         String::new()
     }
+
+    /// The backend's monotonic counters by snake_case name (frames,
+    /// messages, drops, retransmits, sessions opened...), for metrics.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// Connections or sessions open now, when the backend tracks them.
+    fn open_connections(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A boxed backend is a backend: a transport chosen at run time
@@ -249,5 +332,11 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn stats_line(&self) -> String {
         (**self).stats_line()
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        (**self).counters()
+    }
+    fn open_connections(&self) -> Option<usize> {
+        (**self).open_connections()
     }
 }

@@ -21,6 +21,7 @@ use neo_transports::{ConnId, Transport};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::protocol::{BrokerError, SERVICE};
+use crate::security::SaslMechanism;
 
 /// Why a client operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +92,26 @@ pub struct ConnectConfig {
     pub request_timeout: Duration,
     /// Calls in flight on the connection; match the server's credits.
     pub credits: u32,
+    /// Authenticate each new connection with SASL before any other call.
+    pub auth: Option<ClientAuth>,
+}
+
+/// SASL credentials for the Neo protocol (SCRAM keeps the password off the
+/// wire; PLAIN sends it, so use it only under TLS).
+#[derive(Clone)]
+pub struct ClientAuth {
+    pub mechanism: SaslMechanism,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectConfig {
@@ -100,6 +121,7 @@ impl ConnectConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             credits: 64,
+            auth: None,
         }
     }
 }
@@ -164,13 +186,64 @@ impl<T: Transport> Connection<T> {
         }
         let c = self.rpc.connect(self.cfg.addr, self.cfg.connect_timeout)?;
         self.conn = Some(c);
+        if let Some(auth) = self.cfg.auth.clone() {
+            if let Err(e) = self.authenticate(&auth) {
+                if let Some(c) = self.conn.take() {
+                    self.rpc.close(c);
+                }
+                return Err(e);
+            }
+        }
         Ok(c)
+    }
+
+    /// Runs a SASL exchange on the new connection.
+    fn authenticate(&mut self, auth: &ClientAuth) -> Result<(), ClientError> {
+        use crate::protocol::{method, AuthReply, AuthStep};
+        let mechanism = auth.mechanism.name().to_string();
+        let step = |c: &mut Self, message: Vec<u8>| -> Result<AuthReply, ClientError> {
+            c.call(
+                method::AUTHENTICATE,
+                &AuthStep {
+                    mechanism: mechanism.clone(),
+                    message,
+                },
+            )
+        };
+        let bad = |e: crate::security::ScramError| ClientError::Invalid(format!("SASL: {e}"));
+        match auth.mechanism {
+            SaslMechanism::Plain => {
+                let msg = format!("\0{}\0{}", auth.user, auth.password).into_bytes();
+                let r = step(self, msg)?;
+                match r.done {
+                    true => Ok(()),
+                    false => Err(ClientError::Invalid("PLAIN did not complete".into())),
+                }
+            }
+            SaslMechanism::Scram(m) => {
+                let mut client = crate::security::ScramClient::new(m, &auth.user, &auth.password)
+                    .map_err(bad)?;
+                let first = client.client_first().map_err(bad)?;
+                let r = step(self, first)?;
+                let fin = client.handle_server_first(&r.message).map_err(bad)?;
+                let r = step(self, fin)?;
+                client.handle_server_final(&r.message).map_err(bad)?;
+                match r.done {
+                    true => Ok(()),
+                    false => Err(ClientError::Invalid("SCRAM did not complete".into())),
+                }
+            }
+        }
     }
 
     /// Starts connecting without waiting (calls queue behind the connect).
     pub fn ensure_async(&mut self) -> Result<ConnId, ClientError> {
         if let Some(c) = self.conn {
             return Ok(c);
+        }
+        if self.cfg.auth.is_some() {
+            // Authentication must finish before any call is sent.
+            return self.ensure();
         }
         let c = self.rpc.connect_async(self.cfg.addr)?;
         self.conn = Some(c);

@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{error_code, Ctx, NODE_ID};
 use crate::kafka_batch::code::*;
 use crate::protocol::{BrokerError, CreateTopic};
+use crate::security::{Operation, ResourceType};
 use crate::topics::validate_name;
 
 /// DescribeConfigs resource types.
@@ -26,13 +27,27 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// FindCoordinator's error message: null without an error (the codec's
+/// default is an empty string, which clients print as the reason).
+fn message(code: i16) -> Option<StrBytes> {
+    match code {
+        0 => None,
+        GROUP_AUTHORIZATION_FAILED => Some(s("Group authorization failed")),
+        _ => Some(s("coordinator not available for this key type")),
+    }
+}
+
 pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let (host, port) = (s(&ctx.advertised.0), ctx.advertised.1 as i32);
     // Key type 0 is a group; 1 (transactions) is not served.
-    let code = if r.key_type == 0 {
-        0
-    } else {
-        COORDINATOR_NOT_AVAILABLE
+    let code_for = |key: &str| {
+        if r.key_type != 0 {
+            COORDINATOR_NOT_AVAILABLE
+        } else if !ctx.allowed(Operation::Describe, ResourceType::Group, key) {
+            GROUP_AUTHORIZATION_FAILED
+        } else {
+            0
+        }
     };
     let mut resp = FindCoordinatorResponse::default();
     if ctx.version >= 4 {
@@ -45,11 +60,13 @@ pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordin
                     .with_node_id(NODE_ID.into())
                     .with_host(host.clone())
                     .with_port(port)
-                    .with_error_code(code)
+                    .with_error_code(code_for(k.as_str()))
+                    .with_error_message(message(code_for(k.as_str())))
             })
             .collect();
     } else {
-        resp.error_code = code;
+        resp.error_code = code_for(r.key.as_str());
+        resp.error_message = message(resp.error_code);
         resp.node_id = NODE_ID.into();
         resp.host = host;
         resp.port = port;
@@ -87,6 +104,11 @@ pub fn create_topics(ctx: &Ctx<'_>, r: CreateTopicsRequest) -> CreateTopicsRespo
             Some((
                 INVALID_REQUEST,
                 "manual replica assignment is not served".into(),
+            ))
+        } else if !ctx.may_create_topic(&name) {
+            Some((
+                TOPIC_AUTHORIZATION_FAILED,
+                "not authorized to create this topic".into(),
             ))
         } else {
             None
@@ -167,6 +189,9 @@ pub fn delete_topics(ctx: &Ctx<'_>, r: DeleteTopicsRequest) -> DeleteTopicsRespo
                 tr.error_code = UNKNOWN_TOPIC_OR_PARTITION;
                 tr.error_message = Some(s("topics are named, not given by id, here"));
             }
+            Some(n) if !ctx.allowed(Operation::Delete, ResourceType::Topic, n.0.as_str()) => {
+                tr.error_code = TOPIC_AUTHORIZATION_FAILED;
+            }
             Some(n) => {
                 if let Err(e) = ctx.shared.broker().delete_topic(n.0.as_str()) {
                     tr.error_code = error_code(&e);
@@ -214,6 +239,16 @@ pub fn describe_configs(ctx: &Ctx<'_>, r: DescribeConfigsRequest) -> DescribeCon
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
         let pairs = match res.resource_type {
+            TOPIC
+                if !ctx.allowed(
+                    Operation::DescribeConfigs,
+                    ResourceType::Topic,
+                    res.resource_name.as_str(),
+                ) =>
+            {
+                out.error_code = TOPIC_AUTHORIZATION_FAILED;
+                Vec::new()
+            }
             TOPIC => match ctx.shared.broker().topic_config(&res.resource_name) {
                 Ok(c) => c.pairs(),
                 Err(e) => {

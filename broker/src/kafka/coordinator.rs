@@ -30,6 +30,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{error_code, Ctx, MAX_WAIT};
 use crate::kafka_batch::code::*;
 use crate::protocol::{CommittedOffset, FetchOffsets, TopicPartitions};
+use crate::security::{Operation, ResourceType};
 
 /// Session timeouts accepted (Kafka's group.min/max.session.timeout.ms is
 /// 6 s..30 min; the floor is lower here so tests can expire members fast).
@@ -258,11 +259,20 @@ fn join_error(code: i16, member: StrBytes) -> JoinGroupResponse {
         .with_member_id(member)
 }
 
+/// Whether the connection's principal may use `group` (Read, as Kafka asks
+/// of every group request but OffsetFetch and FindCoordinator).
+fn group_allowed(ctx: &Ctx<'_>, group: &str, op: Operation) -> bool {
+    ctx.allowed(op, ResourceType::Group, group)
+}
+
 pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
     let c = &ctx.shared.groups;
     let name = r.group_id.0.to_string();
     if name.is_empty() {
         return join_error(INVALID_GROUP_ID, r.member_id);
+    }
+    if !group_allowed(ctx, &name, Operation::Read) {
+        return join_error(GROUP_AUTHORIZATION_FAILED, r.member_id);
     }
     if !SESSION_RANGE.contains(&r.session_timeout_ms) {
         return join_error(INVALID_SESSION_TIMEOUT, r.member_id);
@@ -350,6 +360,9 @@ fn sync_error(code: i16) -> SyncGroupResponse {
 pub fn sync_group(ctx: &Ctx<'_>, r: SyncGroupRequest) -> SyncGroupResponse {
     let c = &ctx.shared.groups;
     let name = r.group_id.0.to_string();
+    if !group_allowed(ctx, &name, Operation::Read) {
+        return sync_error(GROUP_AUTHORIZATION_FAILED);
+    }
     let mut g = c.lock();
     let Some(group) = g.map.get_mut(&name) else {
         return sync_error(UNKNOWN_MEMBER_ID);
@@ -405,6 +418,9 @@ pub fn sync_group(ctx: &Ctx<'_>, r: SyncGroupRequest) -> SyncGroupResponse {
 }
 
 pub fn heartbeat(ctx: &Ctx<'_>, r: HeartbeatRequest) -> HeartbeatResponse {
+    if !group_allowed(ctx, r.group_id.0.as_str(), Operation::Read) {
+        return HeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    }
     let mut g = ctx.shared.groups.lock();
     let code = match g
         .map
@@ -434,6 +450,10 @@ pub fn leave_group(ctx: &Ctx<'_>, r: LeaveGroupRequest) -> LeaveGroupResponse {
         vec![r.member_id.clone()]
     };
     let mut resp = LeaveGroupResponse::default();
+    if !group_allowed(ctx, r.group_id.0.as_str(), Operation::Read) {
+        resp.error_code = GROUP_AUTHORIZATION_FAILED;
+        return resp;
+    }
     let mut g = c.lock();
     let group = g.map.get_mut(r.group_id.0.as_str());
     let Some(group) = group else {
@@ -500,13 +520,23 @@ pub fn offset_commit(ctx: &Ctx<'_>, r: OffsetCommitRequest) -> OffsetCommitRespo
     let group = r.group_id.0.to_string();
     let verdict = if group.is_empty() {
         INVALID_GROUP_ID
+    } else if !group_allowed(ctx, &group, Operation::Read) {
+        GROUP_AUTHORIZATION_FAILED
     } else {
         may_commit(ctx, &r)
     };
     let mut codes: Vec<Vec<i16>> = r
         .topics
         .iter()
-        .map(|t| vec![verdict; t.partitions.len()])
+        .map(|t| {
+            let code = match verdict == 0
+                && !ctx.allowed(Operation::Read, ResourceType::Topic, t.name.0.as_str())
+            {
+                true => TOPIC_AUTHORIZATION_FAILED,
+                false => verdict,
+            };
+            vec![code; t.partitions.len()]
+        })
         .collect();
     let mut offsets = Vec::new();
     let mut at = Vec::new();
@@ -515,6 +545,9 @@ pub fn offset_commit(ctx: &Ctx<'_>, r: OffsetCommitRequest) -> OffsetCommitRespo
         for (ti, t) in r.topics.iter().enumerate() {
             let count = b.partition_count(t.name.0.as_str());
             for (pi, p) in t.partitions.iter().enumerate() {
+                if codes[ti][pi] != 0 {
+                    continue;
+                }
                 let exists =
                     count.is_some_and(|n| (0..n as i64).contains(&(p.partition_index as i64)));
                 if !exists {
@@ -586,6 +619,9 @@ fn committed(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Committed, i16> {
+    if !group_allowed(ctx, group, Operation::Describe) {
+        return Err(GROUP_AUTHORIZATION_FAILED);
+    }
     let partitions = wanted
         .unwrap_or_default()
         .into_iter()

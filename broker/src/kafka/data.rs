@@ -20,6 +20,7 @@ use crate::kafka_batch::code::*;
 use crate::kafka_batch::{self, check_produced, write_batch, KAFKA_LAYOUT};
 use crate::protocol::{BrokerError, CreateTopic};
 use crate::records::Codecs;
+use crate::security::{Operation, ResourceType};
 
 /// "Authorized operations not requested".
 const NO_OPERATIONS: i32 = i32::MIN;
@@ -68,11 +69,22 @@ pub fn metadata(ctx: &Ctx<'_>, r: MetadataRequest) -> MetadataResponse {
     resp.cluster_id = Some(s(&ctx.shared.cfg.cluster_id));
     resp.controller_id = NODE_ID.into();
     resp.cluster_authorized_operations = NO_OPERATIONS;
+    let listing_all = !matches!(&r.topics, Some(t) if !(t.is_empty() && ctx.version == 0));
     for name in names {
         let mut t = MetadataResponseTopic::default()
             .with_name(Some(TopicName(s(&name))))
             .with_topic_authorized_operations(NO_OPERATIONS);
-        match ensure_topic(ctx, &name, allow) {
+        if !ctx.allowed(Operation::Describe, ResourceType::Topic, &name) {
+            // As Kafka: topics the principal may not describe are left out
+            // of a listing, and refused when named.
+            if !listing_all {
+                t.error_code = TOPIC_AUTHORIZATION_FAILED;
+                resp.topics.push(t);
+            }
+            continue;
+        }
+        let may_create = allow && ctx.may_create_topic_if_missing(&name);
+        match ensure_topic(ctx, &name, may_create) {
             Ok(true) => {
                 let count = ctx.shared.broker().partition_count(&name).unwrap_or(0);
                 t.partitions = (0..count as i32)
@@ -119,7 +131,13 @@ pub fn produce(ctx: &Ctx<'_>, r: ProduceRequest) -> Option<ProduceResponse> {
     for (ti, td) in r.topic_data.iter().enumerate() {
         let name = td.name.0.to_string();
         let mut tr = TopicProduceResponse::default().with_name(td.name.clone());
-        let exists = refuse_all.is_none().then(|| ensure_topic(ctx, &name, true));
+        let refuse_all = refuse_all.or_else(|| {
+            (!ctx.allowed(Operation::Write, ResourceType::Topic, &name))
+                .then_some(TOPIC_AUTHORIZATION_FAILED)
+        });
+        let exists = refuse_all
+            .is_none()
+            .then(|| ensure_topic(ctx, &name, ctx.may_create_topic_if_missing(&name)));
         for (pi, pd) in td.partition_data.iter().enumerate() {
             let mut pr = PartitionProduceResponse::default()
                 .with_index(pd.index)
@@ -231,7 +249,12 @@ fn kafka_records(view: &FetchView, codecs: &mut Codecs) -> Result<Bytes, String>
 }
 
 /// Builds the whole answer once; returns it with the record bytes in it.
-fn gather(ctx: &Ctx<'_>, r: &FetchRequest, codecs: &mut Codecs) -> (FetchResponse, usize, bool) {
+fn gather(
+    ctx: &Ctx<'_>,
+    r: &FetchRequest,
+    denied: &[bool],
+    codecs: &mut Codecs,
+) -> (FetchResponse, usize, bool) {
     let max_total = if r.max_bytes <= 0 {
         MAX_FETCH_BYTES
     } else {
@@ -240,9 +263,10 @@ fn gather(ctx: &Ctx<'_>, r: &FetchRequest, codecs: &mut Codecs) -> (FetchRespons
     let mut total = 0usize;
     let mut any_error = false;
     let mut resp = FetchResponse::default();
-    for t in &r.topics {
+    for (ti, t) in r.topics.iter().enumerate() {
         let name = t.topic.0.to_string();
         let mut tr = FetchableTopicResponse::default().with_topic(t.topic.clone());
+        let topic_denied = denied.get(ti).copied().unwrap_or(true);
         for p in &t.partitions {
             let mut pd = PartitionData::default()
                 .with_partition_index(p.partition)
@@ -257,6 +281,7 @@ fn gather(ctx: &Ctx<'_>, r: &FetchRequest, codecs: &mut Codecs) -> (FetchRespons
             // this time; the first with data always gets its batch.
             let spent = left == 0 && total > 0;
             let res = match (u32::try_from(p.partition), u64::try_from(p.fetch_offset)) {
+                _ if topic_denied => Err((TOPIC_AUTHORIZATION_FAILED, "not authorized".into())),
                 (Err(_), _) => Err((UNKNOWN_TOPIC_OR_PARTITION, String::new())),
                 (_, Err(_)) => Err((OFFSET_OUT_OF_RANGE, String::new())),
                 (Ok(part), Ok(offset)) => {
@@ -308,9 +333,15 @@ pub fn fetch(ctx: &Ctx<'_>, r: FetchRequest) -> FetchResponse {
     let deadline =
         Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let mut codecs = Codecs::software();
+    // Decided (and audited) once per request, not per long-poll round.
+    let denied: Vec<bool> = r
+        .topics
+        .iter()
+        .map(|t| !ctx.allowed(Operation::Read, ResourceType::Topic, t.topic.0.as_str()))
+        .collect();
     loop {
         let seen = ctx.shared.broker().appends();
-        let (resp, total, any_error) = gather(ctx, &r, &mut codecs);
+        let (resp, total, any_error) = gather(ctx, &r, &denied, &mut codecs);
         if any_error || total >= r.min_bytes.max(0) as usize || Instant::now() >= deadline {
             return resp;
         }
@@ -325,6 +356,7 @@ pub fn list_offsets(ctx: &Ctx<'_>, r: ListOffsetsRequest) -> ListOffsetsResponse
     for t in &r.topics {
         let name = t.name.0.to_string();
         let mut tr = ListOffsetsTopicResponse::default().with_name(t.name.clone());
+        let topic_denied = !ctx.allowed(Operation::Describe, ResourceType::Topic, &name);
         for p in &t.partitions {
             let mut pr = ListOffsetsPartitionResponse::default()
                 .with_partition_index(p.partition_index)
@@ -340,6 +372,7 @@ pub fn list_offsets(ctx: &Ctx<'_>, r: ListOffsetsRequest) -> ListOffsetsResponse
                 _ => None,
             };
             match (spec, u32::try_from(p.partition_index)) {
+                _ if topic_denied => pr.error_code = TOPIC_AUTHORIZATION_FAILED,
                 (None, _) => pr.error_code = INVALID_REQUEST,
                 (_, Err(_)) => pr.error_code = UNKNOWN_TOPIC_OR_PARTITION,
                 (Some(spec), Ok(partition)) => {

@@ -156,6 +156,8 @@ pub fn check(api: ApiKey, v: i16, body: &[u8]) -> Result<usize, String> {
         CreateTopics => 5,
         InitProducerId => 2,
         DescribeCluster => 0,
+        SaslHandshake => i16::MAX,
+        SaslAuthenticate => 2,
         other => return Err(format!("{other:?} has no layout here")),
     };
     let w = &mut W {
@@ -445,6 +447,8 @@ pub fn check(api: ApiKey, v: i16, body: &[u8]) -> Result<usize, String> {
                 w.i8()?;
             }
         }
+        SaslHandshake => w.str()?,
+        SaslAuthenticate => w.bytes()?,
         other => return Err(format!("{other:?} has no layout here")),
     }
     w.tags()?;
@@ -662,6 +666,12 @@ mod tests {
                     .encode(&mut b, v)
             }
             ApiKey::DescribeCluster => DescribeClusterRequest::default().encode(&mut b, v),
+            ApiKey::SaslHandshake => SaslHandshakeRequest::default()
+                .with_mechanism(s("SCRAM-SHA-256"))
+                .encode(&mut b, v),
+            ApiKey::SaslAuthenticate => SaslAuthenticateRequest::default()
+                .with_auth_bytes(Bytes::from_static(b"n,,n=user,r=abc"))
+                .encode(&mut b, v),
             other => panic!("{other:?} is not served"),
         }
         .unwrap();

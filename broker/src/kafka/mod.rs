@@ -9,6 +9,9 @@
 //! * `admin` — topics, configs, cluster, producer ids.
 //! * `coordinator` — Kafka's classic group protocol (client-side
 //!   assignment), with offsets in the broker's offsets log.
+//! * `conn` — accepting, TLS, and each connection's request loop.
+//! * `session` — a connection's identity and SASL exchange.
+//! * `quota` — byte-rate throttling (KIP-219).
 //!
 //! Threading: one thread per connection, each request answered before the
 //! next is read — the order Kafka itself keeps per connection (clients put
@@ -19,14 +22,17 @@
 //! poll-mode data path.
 
 mod admin;
+mod conn;
 mod coordinator;
 mod data;
 mod guard;
+mod quota;
+mod session;
 #[cfg(test)]
 mod tests;
 pub mod versions;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,8 +47,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::protocol::BrokerError;
+use crate::security::{Listener, Operation, Principal, ResourceType, Security};
 use crate::service::{lock, SharedBroker};
 use crate::Broker;
+use session::Session;
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -61,6 +69,9 @@ pub struct KafkaConfig {
     /// waits for more members before its first generation.
     pub initial_rebalance_delay: Duration,
     pub cluster_id: String,
+    /// TLS on this listener (SSL / SASL_SSL); with a client CA, a verified
+    /// client certificate's CN is the connection's principal.
+    pub tls: Option<neo_transports::tls::ServerTls>,
 }
 
 impl KafkaConfig {
@@ -73,6 +84,7 @@ impl KafkaConfig {
             max_request_bytes: 100 << 20,
             initial_rebalance_delay: Duration::from_millis(500),
             cluster_id: "neo-cluster".into(),
+            tls: None,
         }
     }
 }
@@ -85,6 +97,8 @@ pub struct KafkaStats {
     /// Connections closed because a request could not be served (an unknown
     /// key or version, an undecodable body, an oversize frame).
     pub refused: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_failures: AtomicU64,
 }
 
 /// A reading of [`KafkaStats`], for `/status`.
@@ -93,6 +107,7 @@ pub struct KafkaCounters {
     pub connections: usize,
     pub requests: u64,
     pub refused: u64,
+    pub tls_failures: u64,
 }
 
 impl KafkaStats {
@@ -101,6 +116,7 @@ impl KafkaStats {
             connections: self.connections.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            tls_failures: self.tls_failures.load(Ordering::Relaxed),
         }
     }
 }
@@ -112,7 +128,13 @@ pub(crate) struct Shared {
     pub groups: coordinator::Coordinator,
     pub stop: AtomicBool,
     pub stats: Arc<KafkaStats>,
+    pub security: Arc<Security>,
+    /// Latency histogram per served API key.
+    timers: Vec<(i16, prometheus::Histogram)>,
 }
+
+/// The name of the one cluster resource in ACLs, as Kafka's.
+pub const CLUSTER: &str = "kafka-cluster";
 
 /// The node id this single broker answers as.
 pub const NODE_ID: i32 = 0;
@@ -122,6 +144,33 @@ pub(crate) const WAIT_STEP: Duration = Duration::from_micros(500);
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(30);
 
 impl Shared {
+    pub(crate) fn new(cfg: KafkaConfig, broker: SharedBroker, security: Arc<Security>) -> Self {
+        Shared {
+            security,
+            groups: coordinator::Coordinator::new(cfg.initial_rebalance_delay),
+            cfg,
+            broker,
+            stop: AtomicBool::new(false),
+            stats: Arc::default(),
+            timers: versions::SUPPORTED
+                .iter()
+                .map(|&(k, _, _)| {
+                    let h = crate::metrics::global()
+                        .kafka_seconds
+                        .with_label_values(&[&format!("{k:?}")]);
+                    (k as i16, h)
+                })
+                .collect(),
+        }
+    }
+
+    /// Records a served request's time in its API's histogram.
+    fn observe(&self, key: i16, started: Instant) {
+        if let Some((_, h)) = self.timers.iter().find(|(k, _)| *k == key) {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+    }
+
     pub fn broker(&self) -> std::sync::MutexGuard<'_, Broker> {
         lock(&self.broker)
     }
@@ -154,21 +203,19 @@ pub struct KafkaListener {
 }
 
 impl KafkaListener {
-    pub fn start(cfg: KafkaConfig, broker: SharedBroker) -> io::Result<Self> {
+    pub fn start(
+        cfg: KafkaConfig,
+        broker: SharedBroker,
+        security: Arc<Security>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(cfg.listen)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            groups: coordinator::Coordinator::new(cfg.initial_rebalance_delay),
-            cfg,
-            broker,
-            stop: AtomicBool::new(false),
-            stats: Arc::default(),
-        });
+        let shared = Arc::new(Shared::new(cfg, broker, security));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let (s, c) = (shared.clone(), conns.clone());
         let accept = std::thread::Builder::new()
             .name("kafka-accept".into())
-            .spawn(move || accept_loop(listener, s, c))?;
+            .spawn(move || conn::accept_loop(listener, s, c))?;
         tracing::info!(%addr, "Kafka listener up");
         Ok(Self {
             shared,
@@ -220,48 +267,6 @@ impl Drop for KafkaListener {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>, conns: Arc<Mutex<Vec<JoinHandle<()>>>>) {
-    loop {
-        let accepted = listener.accept();
-        if shared.stop.load(Ordering::Relaxed) {
-            return;
-        }
-        match accepted {
-            Ok((stream, peer)) => {
-                let open = shared.stats.connections.load(Ordering::Relaxed);
-                if open >= shared.cfg.max_connections {
-                    tracing::warn!(%peer, open, "Kafka connection refused: at max_connections");
-                    continue;
-                }
-                shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-                let s = shared.clone();
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("kafka-conn".into())
-                        .spawn(move || {
-                            if let Err(e) = serve(stream, &s) {
-                                tracing::debug!(%peer, error = %e, "Kafka connection ended");
-                            }
-                            s.stats.connections.fetch_sub(1, Ordering::Relaxed);
-                        });
-                let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
-                list.retain(|h| !h.is_finished());
-                match spawned {
-                    Ok(h) => list.push(h),
-                    Err(e) => {
-                        shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
-                        tracing::error!(error = %e, "cannot start a Kafka connection thread");
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Kafka accept failed");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
 /// Per-connection context handed to the handlers.
 pub(crate) struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -269,83 +274,29 @@ pub(crate) struct Ctx<'a> {
     pub client_id: String,
     /// Host and port this connection should be told to use.
     pub advertised: (String, u16),
+    pub principal: &'a Principal,
+    pub peer: SocketAddr,
 }
 
-/// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean close before the
-/// first byte. Read timeouts let the thread notice shutdown.
-fn read_full(stream: &mut impl Read, buf: &mut [u8], stop: &AtomicBool) -> io::Result<bool> {
-    let mut at = 0;
-    while at < buf.len() {
-        if stop.load(Ordering::Relaxed) {
-            return Err(io::Error::other("listener stopping"));
-        }
-        match stream.read(&mut buf[at..]) {
-            Ok(0) if at == 0 => return Ok(false),
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => at += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+impl Ctx<'_> {
+    /// Whether this connection's principal may do `op` (audited).
+    pub fn allowed(&self, op: Operation, rtype: ResourceType, name: &str) -> bool {
+        self.shared
+            .security
+            .authorize(self.principal, self.peer, Listener::Kafka, op, rtype, name)
     }
-    Ok(true)
-}
 
-fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let peer = stream.peer_addr()?;
-    let local = stream.local_addr()?;
-    let advertised = shared
-        .cfg
-        .advertised
-        .clone()
-        .unwrap_or_else(|| (local.ip().to_string(), shared.cfg.listen.port()));
-    serve_stream(stream, peer, &advertised, shared)
-}
+    /// Create on the cluster or on the topic itself, as Kafka asks for
+    /// CreateTopics and auto-creation.
+    pub fn may_create_topic(&self, name: &str) -> bool {
+        self.allowed(Operation::Create, ResourceType::Cluster, CLUSTER)
+            || self.allowed(Operation::Create, ResourceType::Topic, name)
+    }
 
-/// The request loop over any byte stream — plain TCP today; a TLS session
-/// (rustls' `StreamOwned`) slots in here without touching the handlers.
-fn serve_stream(
-    mut stream: impl Read + Write,
-    peer: SocketAddr,
-    advertised: &(String, u16),
-    shared: &Shared,
-) -> io::Result<()> {
-    let mut out = BytesMut::new();
-    loop {
-        let mut len = [0u8; 4];
-        if !read_full(&mut stream, &mut len, &shared.stop)? {
-            return Ok(());
-        }
-        let len = i32::from_be_bytes(len);
-        if len < 8 || len as usize > shared.cfg.max_request_bytes {
-            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%peer, len, max = shared.cfg.max_request_bytes, "Kafka request size out of range; closing the connection");
-            return Ok(());
-        }
-        let mut body = vec![0u8; len as usize];
-        read_full(&mut stream, &mut body, &shared.stop)?;
-        shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-        out.clear();
-        match answer(shared, Bytes::from(body), advertised, &mut out) {
-            Ok(true) => {
-                stream.write_all(&(out.len() as i32).to_be_bytes())?;
-                stream.write_all(&out)?;
-                stream.flush()?;
-            }
-            Ok(false) => {} // acks=0: no response, as in Kafka
-            Err(why) => {
-                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%peer, %why, "Kafka request refused; closing the connection (as Kafka does)");
-                return Ok(());
-            }
-        }
+    /// [`Self::may_create_topic`], asked only when the topic is missing (so
+    /// produce and metadata on existing topics do not audit a Create).
+    pub fn may_create_topic_if_missing(&self, name: &str) -> bool {
+        self.shared.broker().partition_count(name).is_some() || self.may_create_topic(name)
     }
 }
 
@@ -354,8 +305,8 @@ fn serve_stream(
 /// Kafka's answer to a request it cannot parse — with the reason logged.
 pub(crate) fn answer(
     shared: &Shared,
+    session: &mut Session,
     mut body: Bytes,
-    advertised: &(String, u16),
     out: &mut BytesMut,
 ) -> Result<bool, String> {
     if body.len() < 8 {
@@ -383,6 +334,7 @@ pub(crate) fn answer(
             versions::range(api)
         ));
     }
+    session.gate(api)?;
     let header = RequestHeader::decode(&mut body, api.request_header_version(version))
         .map_err(|e| format!("{api:?} v{version} header: {e:#}"))?;
     match guard::check(api, version, &body) {
@@ -398,17 +350,32 @@ pub(crate) fn answer(
             body.remaining()
         ));
     }
-    let ctx = Ctx {
-        shared,
-        version,
-        client_id: header
-            .client_id
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
-        advertised: advertised.clone(),
+    let resp = match req {
+        RequestKind::SaslHandshake(r) => Some(session.handshake(shared, r).into()),
+        RequestKind::SaslAuthenticate(r) => Some(session.authenticate(shared, r).into()),
+        req => {
+            let ctx = Ctx {
+                shared,
+                version,
+                client_id: header
+                    .client_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                advertised: session.advertised.clone(),
+                principal: &session.principal,
+                peer: session.peer,
+            };
+            let produced = match &req {
+                RequestKind::Produce(r) => Some(quota::produced_bytes(r)),
+                _ => None,
+            };
+            let mut resp = dispatch(&ctx, req)?;
+            session.mute = quota::apply(&ctx, produced, resp.as_mut());
+            resp
+        }
     };
-    let Some(resp) = dispatch(&ctx, req)? else {
+    let Some(resp) = resp else {
         return Ok(false);
     };
     ResponseHeader::default()
@@ -477,5 +444,7 @@ pub(crate) fn error_code(e: &BrokerError) -> i16 {
         BrokerError::OutOfOrderSequence { .. } => 45,
         BrokerError::InvalidProducerEpoch { .. } => 47,
         BrokerError::Storage(_) => 56,
+        BrokerError::Authentication(_) => 58,
+        BrokerError::NotAuthorized { .. } => 29,
     }
 }

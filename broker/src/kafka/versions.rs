@@ -27,6 +27,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::DescribeCluster, 0, 1),
+    // After a v0 handshake a client would send raw SASL tokens, which are
+    // not served (the connection closes); v0 is advertised because
+    // librdkafka requires it to enable SASL at all, and then uses v1 with
+    // SaslAuthenticate, as every client since Kafka 1.0 does.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The served range of `key`, if it is served at all.

@@ -49,6 +49,11 @@ pub fn topic(partitions: u32, fsync: Fsync) -> TopicConfig {
 
 impl TestBroker {
     pub fn start(dir: &Path) -> Self {
+        Self::start_secured(dir, Arc::new(neo_broker::security::Security::off()))
+    }
+
+    /// A broker whose Neo protocol is behind `security`.
+    pub fn start_secured(dir: &Path, security: Arc<neo_broker::security::Security>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(None));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -62,7 +67,7 @@ impl TestBroker {
                 .unwrap();
             let shared = Arc::new(Mutex::new(broker));
             let weak = Arc::downgrade(&shared);
-            let mut svc = BrokerService::new(server, shared).unwrap();
+            let mut svc = BrokerService::with_security(server, shared, security).unwrap();
             tx.send((addr, weak)).unwrap();
             svc.run(&stop2).expect("poll loop");
             *stats2.lock().unwrap() = Some(neo_broker::service::lock(svc.broker()).stats().clone());

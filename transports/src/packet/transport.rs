@@ -78,6 +78,32 @@ impl<P: Phy, C: Clock> Transport for EngineTransport<P, C> {
         format!("{:?}", self.engine.stats())
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let s = self.engine.stats();
+        vec![
+            ("frames_in", s.frames_in),
+            ("frames_out", s.frames_out),
+            ("frames_malformed", s.malformed),
+            ("frames_bad_checksum", s.bad_checksum),
+            ("frames_other_destination", s.not_for_us),
+            ("frames_unknown_session", s.unknown_session),
+            ("data_frames_in", s.data_in),
+            ("duplicates", s.duplicates),
+            ("out_of_order", s.out_of_order),
+            ("beyond_window_drops", s.beyond_window),
+            ("retransmits", s.retransmits),
+            ("acks_out", s.acks_out),
+            ("resets_out", s.resets_out),
+            ("sessions_opened", s.sessions_opened),
+            ("sessions_closed", s.sessions_closed),
+            ("tx_ring_full_drops", s.tx_ring_full),
+        ]
+    }
+
+    fn open_connections(&self) -> Option<usize> {
+        Some(self.engine.sessions())
+    }
+
     fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let cfg = self.engine.config();
         let own = SocketAddr::V4(SocketAddrV4::new(cfg.ip, cfg.port));

@@ -496,6 +496,17 @@ impl Transport for RdmaTransport {
         Ok(())
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let s = &self.conns.stats;
+        vec![
+            ("sends", s.sends),
+            ("receives", s.recvs),
+            ("fragments_out", s.fragments),
+            ("credit_writes", s.credit_writes),
+            ("credit_stalls", s.credit_stalls),
+        ]
+    }
+
     fn stats_line(&self) -> String {
         let s = &self.conns.stats;
         format!(

@@ -2,6 +2,7 @@
 //! transport's poll loop.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,8 @@ struct Method {
 struct ConnState {
     conn: ConnId,
     in_flight: u32,
+    /// The peer's address, when the transport reported one (accepted connections).
+    peer: Option<SocketAddr>,
 }
 
 /// An answer promised for later; give it to [`Server::complete`].
@@ -64,6 +67,13 @@ pub struct Deferred {
     deadline: Option<Instant>,
 }
 
+impl Deferred {
+    /// The connection the answer goes to.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+}
+
 enum Answer {
     None,
     Sent,
@@ -73,6 +83,7 @@ enum Answer {
 /// One call as a handler sees it.
 pub struct Call<'a> {
     conn: ConnId,
+    peer: Option<SocketAddr>,
     correlation: u64,
     deadline: Option<Instant>,
     body: &'a [u8],
@@ -88,9 +99,21 @@ impl<'a> Call<'a> {
     pub fn conn(&self) -> ConnId {
         self.conn
     }
+    /// The caller's address, as the transport reported it when it accepted
+    /// the connection.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
     /// When the caller stops waiting, if it set a deadline.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// The authenticated identity of the caller's connection (for TLS, the
+    /// client certificate's Common Name), if the transport has one; see
+    /// [`Tx::peer_identity`].
+    pub fn peer_identity(&self) -> Option<&str> {
+        self.tx.peer_identity(self.conn)
     }
 
     /// Answers with `body`, gathered into the transport without an extra copy.
@@ -348,6 +371,7 @@ impl Dispatch {
             return;
         }
         state.in_flight += 1;
+        let peer = state.peer;
         let Some(entry) = self.methods.get_mut(&method.0) else {
             self.stats.unknown_methods += 1;
             self.release(conn);
@@ -364,6 +388,7 @@ impl Dispatch {
         let deadline = budget.map(|b| Instant::now() + b);
         let mut call = Call {
             conn,
+            peer,
             correlation: corr,
             deadline,
             body,
@@ -404,11 +429,19 @@ impl EventSink for Dispatch {
             Event::Message { conn, data } => self.on_message(conn, data, tx),
             Event::Accepted { conn, .. } | Event::Connected { conn } => {
                 self.stats.connections_accepted += 1;
+                let peer = match event {
+                    Event::Accepted { peer, .. } => Some(peer),
+                    _ => None,
+                };
                 let i = conn.index();
                 if self.conns.len() <= i {
                     self.conns.resize(i + 1, None);
                 }
-                self.conns[i] = Some(ConnState { conn, in_flight: 0 });
+                self.conns[i] = Some(ConnState {
+                    conn,
+                    in_flight: 0,
+                    peer,
+                });
             }
             Event::Closed { conn, reason } => {
                 self.stats.connections_closed += 1;

@@ -1,12 +1,15 @@
 //! One TCP connection's two halves: the receive half (read buffer and message
 //! parser) and the send half (the socket and its write queue). They live in two
 //! slabs with equal keys so a received message can stay borrowed from the read
-//! buffer while the handler sends on any connection.
+//! buffer while the handler sends on any connection. Under TLS the send half
+//! also holds the connection's rustls state ([`TlsConn`]); the buffers keep
+//! plaintext either way.
 
 use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
 
+use super::tls_conn::TlsConn;
 use crate::transport::CloseReason;
 
 /// Bytes of the length prefix in front of every message.
@@ -71,16 +74,17 @@ impl RxHalf {
         }
     }
 
-    /// Reads once from `stream` into free space, making room first (compact,
-    /// then grow up to one maximal message). Returns bytes read (0 means EOF)
-    /// and whether the read filled all the space offered: a read that did not
-    /// has drained the socket, and any later data raises a new edge.
-    pub fn read_from(&mut self, stream: &mut TcpStream, max: usize) -> io::Result<(usize, bool)> {
+    /// Reads once from `src` (the socket, or rustls' plaintext reader) into
+    /// free space, making room first (compact, then grow up to one maximal
+    /// message). Returns bytes read (0 means EOF) and whether the read filled
+    /// all the space offered: a socket read that did not has drained the
+    /// socket, and any later data raises a new edge.
+    pub fn read_from(&mut self, src: &mut impl Read, max: usize) -> io::Result<(usize, bool)> {
         if self.end == self.buf.len() {
             self.make_room(max);
         }
         let space = self.buf.len() - self.end;
-        let n = stream.read(&mut self.buf[self.end..])?;
+        let n = src.read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok((n, n == space))
     }
@@ -112,6 +116,8 @@ pub struct TxHalf {
     pub dirty: bool,
     /// Close once the queue is drained.
     pub closing: Option<CloseReason>,
+    /// TLS state when this connection speaks TLS; the queue holds plaintext.
+    pub tls: Option<Box<TlsConn>>,
 }
 
 /// Result of pushing the queue at the socket.
@@ -121,7 +127,7 @@ pub enum Flushed {
 }
 
 impl TxHalf {
-    pub fn new(stream: TcpStream, connected: bool) -> Self {
+    pub fn new(stream: TcpStream, connected: bool, tls: Option<Box<TlsConn>>) -> Self {
         Self {
             stream,
             wbuf: Vec::new(),
@@ -129,6 +135,7 @@ impl TxHalf {
             connected,
             dirty: false,
             closing: None,
+            tls,
         }
     }
 
@@ -198,8 +205,13 @@ impl TxHalf {
         }
     }
 
-    /// Writes queued bytes until the socket pushes back or the queue is empty.
+    /// Writes queued bytes until the socket pushes back or the queue is empty
+    /// (under TLS: through rustls, with a close_notify when closing).
     pub fn flush(&mut self) -> io::Result<Flushed> {
+        if let Some(tls) = &mut self.tls {
+            let closing = self.closing.is_some();
+            return tls.flush(&mut self.stream, &mut self.wbuf, &mut self.sent, closing);
+        }
         while self.sent < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

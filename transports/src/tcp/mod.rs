@@ -9,8 +9,25 @@
 //! straight from the caller's memory with `writev` when a large message finds an
 //! empty queue. Oversized announcements, resets and peers that close mid-message
 //! end the connection with a typed [`CloseReason`]; other connections go on.
+//!
+//! # TLS
+//!
+//! With [`TcpConfig::tls_server`] every accepted connection speaks TLS 1.3;
+//! with [`TcpConfig::tls_client`] every [`Transport::connect`] does (both
+//! configured in [`crate::tls`]). rustls runs sans-IO inside each connection's
+//! send half: socket bytes go through `read_tls`/`process_new_packets` into
+//! the same read buffer and message parser as plain TCP, and queued plaintext
+//! goes through rustls' writer to `write_tls`, still drained until the socket
+//! says `WouldBlock`. [`Event::Connected`] of a TLS client connection comes
+//! when the handshake completes; messages sent before then wait in the queue
+//! (bounded by `max_pending_write`). A failed handshake or a TLS alert ends
+//! only that connection, with [`CloseReason::Tls`] and a warning naming the
+//! peer and rustls' error. [`Tx::peer_identity`] is the CN of the peer's
+//! verified certificate. The plain path is unchanged; under TLS, large sends
+//! are copied into the queue (no `writev` from the caller's memory).
 
 mod conn;
+mod tls_conn;
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,8 +37,10 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::tls::{ClientTls, ServerTls};
 use crate::transport::{CloseReason, ConnId, Event, EventSink, SendError, Transport, Tx};
 use conn::{reason_for, Flushed, Parsed, RxHalf, TxHalf};
+use tls_conn::{ReadError, TlsConn};
 
 /// Limits and sizes of a TCP transport.
 #[derive(Debug, Clone)]
@@ -36,8 +55,14 @@ pub struct TcpConfig {
     /// Initial read buffer per connection; grows up to one maximal message.
     pub read_buffer: usize,
     /// Messages at least this large are written with `writev` from the
-    /// caller's memory when the connection's queue is empty.
+    /// caller's memory when the connection's queue is empty (plain TCP only).
     pub direct_write_threshold: usize,
+    /// Accepted connections on this transport speak TLS with this server
+    /// configuration.
+    pub tls_server: Option<ServerTls>,
+    /// Outgoing connections of this transport speak TLS with this client
+    /// configuration.
+    pub tls_client: Option<ClientTls>,
 }
 
 impl Default for TcpConfig {
@@ -48,6 +73,8 @@ impl Default for TcpConfig {
             max_pending_write: 64 << 20,
             read_buffer: 16 << 10,
             direct_write_threshold: 32 << 10,
+            tls_server: None,
+            tls_client: None,
         }
     }
 }
@@ -73,6 +100,20 @@ pub struct TcpTransport {
     rx: Slab<RxHalf>,
     tx: TxSide,
     rejected: u64,
+    /// Connections accepted (for metrics).
+    accepted: u64,
+    tls_stats: TlsStats,
+}
+
+/// TLS handshake counters of one transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsStats {
+    /// Handshakes that completed.
+    pub handshakes_completed: u64,
+    /// TLS connections that ended before their handshake completed (refused
+    /// certificates, peers not speaking TLS, alerts, peers that hung up);
+    /// not counted: failed TCP connects and local closes.
+    pub handshakes_failed: u64,
 }
 
 impl TcpTransport {
@@ -91,7 +132,14 @@ impl TcpTransport {
                 cfg,
             },
             rejected: 0,
+            accepted: 0,
+            tls_stats: TlsStats::default(),
         })
+    }
+
+    /// TLS handshake counters (zero when TLS is off).
+    pub fn tls_stats(&self) -> TlsStats {
+        self.tls_stats
     }
 
     /// Open connections.
@@ -104,7 +152,12 @@ impl TcpTransport {
         self.rejected
     }
 
-    fn insert(&mut self, mut stream: TcpStream, connected: bool) -> io::Result<ConnId> {
+    fn insert(
+        &mut self,
+        mut stream: TcpStream,
+        connected: bool,
+        tls: Option<Box<TlsConn>>,
+    ) -> io::Result<ConnId> {
         stream.set_nodelay(true)?;
         let key = self.tx.conns.vacant_key();
         self.poll.registry().register(
@@ -112,7 +165,7 @@ impl TcpTransport {
             Token(key),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let k1 = self.tx.conns.insert(TxHalf::new(stream, connected));
+        let k1 = self.tx.conns.insert(TxHalf::new(stream, connected, tls));
         let k2 = self.rx.insert(RxHalf::new(self.tx.cfg.read_buffer));
         debug_assert_eq!((k1, k2), (key, key), "rx and tx slabs out of step");
         if self.tx.generations.len() <= key {
@@ -140,9 +193,20 @@ impl TcpTransport {
                 tracing::warn!(%peer, max = self.tx.cfg.max_connections, "connection limit reached; closing new connection");
                 continue;
             }
-            match self.insert(stream, true) {
+            let tls = match &self.tx.cfg.tls_server {
+                None => None,
+                Some(server) => match TlsConn::server(server.config(), peer) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "could not start TLS on accepted connection");
+                        continue;
+                    }
+                },
+            };
+            match self.insert(stream, true, tls) {
                 Ok(conn) => {
                     n += 1;
+                    self.accepted += 1;
                     sink.on_event(Event::Accepted { conn, peer }, &mut self.tx);
                 }
                 Err(e) => tracing::warn!(%peer, error = %e, "could not set up accepted connection"),
@@ -163,11 +227,31 @@ impl TcpTransport {
             let Some(tx) = self.tx.conns.get_mut(key) else {
                 return delivered;
             };
-            if tx.closing.is_some() {
+            // A closing connection reads no more, except to finish a TLS
+            // handshake that its queued messages wait for.
+            if tx.closing.is_some() && tx.tls.as_ref().is_none_or(|t| t.established()) {
                 return delivered;
             }
-            let read = rx.read_from(&mut tx.stream, max);
+            // `Some(up)` under TLS; `up`: the handshake completed just now.
+            let (read, tls_step) = match &mut tx.tls {
+                None => (
+                    rx.read_from(&mut tx.stream, max).map_err(ReadError::Io),
+                    None,
+                ),
+                Some(tls) => {
+                    let read = tls.read_into(&mut tx.stream, rx, max);
+                    (read, Some(tls.take_established()))
+                }
+            };
             let conn = self.tx.id(key);
+            if let Some(up) = tls_step {
+                // Reading may leave records to send (handshake flights,
+                // tickets), and a finished handshake releases queued messages.
+                self.tx.mark_dirty(key);
+                if up {
+                    delivered += self.tls_established(key, sink);
+                }
+            }
             // Deliver every whole message now in the buffer.
             loop {
                 let rx = &self.rx[key];
@@ -193,6 +277,9 @@ impl TcpTransport {
             }
             match read {
                 Ok((0, _)) => {
+                    if self.tls_cut_in_handshake(key) {
+                        return delivered;
+                    }
                     let pending = self.rx[key].pending();
                     let reason = if pending == 0 {
                         CloseReason::PeerClosed
@@ -210,10 +297,14 @@ impl TcpTransport {
                 Ok((_, false)) if !hangup => return delivered,
                 Ok((_, false)) => {}
                 Ok((_, true)) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return delivered,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
+                Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return delivered,
+                Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(ReadError::Io(e)) => {
                     self.tx.close_with(key, reason_for(&e));
+                    return delivered;
+                }
+                Err(ReadError::Tls(e)) => {
+                    self.tls_failed(key, &e);
                     return delivered;
                 }
             }
@@ -235,6 +326,9 @@ impl TcpTransport {
                 }
             }
             match tx.stream.peer_addr() {
+                // Under TLS, `Connected` waits for the handshake; the flush
+                // below sends the ClientHello.
+                Ok(_) if tx.tls.is_some() => tx.connected = true,
                 Ok(_) => {
                     tx.connected = true;
                     let conn = self.tx.id(key);
@@ -259,6 +353,12 @@ impl TcpTransport {
         while let Some((key, reason)) = self.tx.closed.pop() {
             if let Some(mut half) = self.tx.conns.try_remove(key) {
                 let _ = self.poll.registry().deregister(&mut half.stream);
+                let unfinished = half.tls.as_ref().is_some_and(|t| !t.established());
+                if unfinished
+                    && !matches!(reason, CloseReason::Local | CloseReason::ConnectFailed(_))
+                {
+                    self.tls_stats.handshakes_failed += 1;
+                }
                 self.rx.remove(key);
                 let conn = self.tx.id(key);
                 self.tx.generations[key] = self.tx.generations[key].wrapping_add(1);
@@ -378,7 +478,11 @@ impl Tx for TxSide {
         let len = parts.iter().map(|p| p.len()).sum();
         let key = self.admit(conn, len)?;
         let tx = &mut self.conns[key];
-        if len >= self.cfg.direct_write_threshold && tx.pending() == 0 && tx.connected {
+        if len >= self.cfg.direct_write_threshold
+            && tx.pending() == 0
+            && tx.connected
+            && tx.tls.is_none()
+        {
             if let Err(e) = tx.write_direct(len, parts) {
                 self.close_with(key, reason_for(&e));
                 return Err(SendError::Closed);
@@ -399,6 +503,11 @@ impl Tx for TxSide {
     fn max_message(&self) -> usize {
         self.cfg.max_message
     }
+
+    fn peer_identity(&self, conn: ConnId) -> Option<&str> {
+        let key = self.key(conn)?;
+        self.conns[key].tls.as_deref()?.identity()
+    }
 }
 
 impl Transport for TcpTransport {
@@ -418,8 +527,14 @@ impl Transport for TcpTransport {
     }
 
     fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        let tls = match &self.tx.cfg.tls_client {
+            None => None,
+            Some(client) => Some(Box::new(
+                TlsConn::client(client, addr).map_err(io::Error::other)?,
+            )),
+        };
         let stream = TcpStream::connect(addr)?;
-        self.insert(stream, false)
+        self.insert(stream, false, tls)
     }
 
     fn poll(&mut self, sink: &mut dyn EventSink) -> io::Result<usize> {
@@ -476,5 +591,34 @@ impl Transport for TcpTransport {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut c = vec![
+            ("connections_accepted", self.accepted),
+            ("connections_rejected", self.rejected),
+        ];
+        let cfg = &self.tx.cfg;
+        if cfg.tls_server.is_some() || cfg.tls_client.is_some() {
+            c.push(("tls_handshakes", self.tls_stats.handshakes_completed));
+            c.push(("tls_handshake_failures", self.tls_stats.handshakes_failed));
+        }
+        c
+    }
+
+    fn open_connections(&self) -> Option<usize> {
+        Some(self.tx.conns.len())
+    }
+
+    fn stats_line(&self) -> String {
+        let cfg = &self.tx.cfg;
+        if cfg.tls_server.is_none() && cfg.tls_client.is_none() {
+            return String::new();
+        }
+        let s = self.tls_stats;
+        format!(
+            "tls handshakes: {} completed, {} failed",
+            s.handshakes_completed, s.handshakes_failed
+        )
     }
 }
