@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use neo_broker::security::{Principal, QuotaConfig, QuotaOverride, SaslMechanism, SecurityConfig};
 use neo_transports::tls::ServerTlsSettings;
 use serde::Deserialize;
@@ -239,11 +239,5 @@ pub fn resolve(
 
 /// Makes the security directory (0700) so the stores can be created.
 pub fn prepare_dir(data_dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = data_dir.join("security");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))
+    crate::cmd::private_dir_for(&data_dir.join("security").join("credentials.json"))
 }

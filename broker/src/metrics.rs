@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::proto::MetricFamily;
 use prometheus::{
     CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -93,64 +94,41 @@ impl Scrape {
     }
 
     /// One sample of a counter (`name` ends in `_total`). A family keeps the
-    /// label names of its first sample; a sample with other names is
-    /// skipped with a debug line (a programming error, not worth a panic).
+    /// label names of its first sample; a sample with other names (or a
+    /// name Prometheus refuses) is skipped with a debug line — a programming
+    /// error, not worth a panic in a scrape.
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
-        let reg = &self.reg;
-        let vec = self.counters.entry(name.to_string()).or_insert_with(|| {
-            let names: Vec<&str> = labels.iter().map(|l| l.0).collect();
-            let v = IntCounterVec::new(Opts::new(name, help), &names)
-                .expect("metric names here are valid");
-            if let Err(e) = reg.register(Box::new(v.clone())) {
-                tracing::debug!(name, error = %e, "metric not registered");
-            }
-            v
-        });
-        let values: Vec<&str> = labels.iter().map(|l| l.1).collect();
-        match vec.get_metric_with_label_values(&values) {
-            Ok(c) => c.inc_by(value),
-            Err(e) => tracing::debug!(name, error = %e, "metric sample skipped"),
+        if let Some(c) = sample(
+            &self.reg,
+            &mut self.counters,
+            name,
+            help,
+            labels,
+            IntCounterVec::new,
+        ) {
+            c.inc_by(value);
         }
     }
 
     /// One sample of a counter with a fractional value (seconds).
     pub fn counter_f64(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let reg = &self.reg;
-        let vec = self
-            .float_counters
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let names: Vec<&str> = labels.iter().map(|l| l.0).collect();
-                let v = CounterVec::new(Opts::new(name, help), &names)
-                    .expect("metric names here are valid");
-                if let Err(e) = reg.register(Box::new(v.clone())) {
-                    tracing::debug!(name, error = %e, "metric not registered");
-                }
-                v
-            });
-        let values: Vec<&str> = labels.iter().map(|l| l.1).collect();
-        match vec.get_metric_with_label_values(&values) {
-            Ok(c) => c.inc_by(value.max(0.0)),
-            Err(e) => tracing::debug!(name, error = %e, "metric sample skipped"),
+        let vecs = &mut self.float_counters;
+        if let Some(c) = sample(&self.reg, vecs, name, help, labels, CounterVec::new) {
+            c.inc_by(value.max(0.0));
         }
     }
 
     /// One sample of a gauge.
     pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: i64) {
-        let reg = &self.reg;
-        let vec = self.gauges.entry(name.to_string()).or_insert_with(|| {
-            let names: Vec<&str> = labels.iter().map(|l| l.0).collect();
-            let v = IntGaugeVec::new(Opts::new(name, help), &names)
-                .expect("metric names here are valid");
-            if let Err(e) = reg.register(Box::new(v.clone())) {
-                tracing::debug!(name, error = %e, "metric not registered");
-            }
-            v
-        });
-        let values: Vec<&str> = labels.iter().map(|l| l.1).collect();
-        match vec.get_metric_with_label_values(&values) {
-            Ok(g) => g.set(value),
-            Err(e) => tracing::debug!(name, error = %e, "metric sample skipped"),
+        if let Some(g) = sample(
+            &self.reg,
+            &mut self.gauges,
+            name,
+            help,
+            labels,
+            IntGaugeVec::new,
+        ) {
+            g.set(value);
         }
     }
 
@@ -162,6 +140,42 @@ impl Scrape {
         prometheus::TextEncoder::new()
             .encode_to_string(&families)
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}
+
+type Make<T> = fn(Opts, &[&str]) -> prometheus::Result<MetricVec<T>>;
+
+/// The metric of one label set in the family `name`, made and registered
+/// on first use.
+fn sample<T: MetricVecBuilder + 'static>(
+    reg: &Registry,
+    vecs: &mut HashMap<String, MetricVec<T>>,
+    name: &str,
+    help: &str,
+    labels: &[(&str, &str)],
+    make: Make<T>,
+) -> Option<T::M> {
+    if !vecs.contains_key(name) {
+        let names: Vec<&str> = labels.iter().map(|l| l.0).collect();
+        let v = match make(Opts::new(name, help), &names) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(name, error = %e, "metric family refused");
+                return None;
+            }
+        };
+        if let Err(e) = reg.register(Box::new(v.clone())) {
+            tracing::debug!(name, error = %e, "metric not registered");
+        }
+        vecs.insert(name.to_string(), v);
+    }
+    let values: Vec<&str> = labels.iter().map(|l| l.1).collect();
+    match vecs[name].get_metric_with_label_values(&values) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::debug!(name, error = %e, "metric sample skipped");
+            None
+        }
     }
 }
 

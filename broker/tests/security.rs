@@ -91,6 +91,36 @@ fn produce(cfg: ConnectConfig, topic: &str, values: &[&str]) -> Result<(), Clien
     Ok(())
 }
 
+/// Reads partition 0 of `topic` as `user` until `want` records came (or
+/// 20 s of polls passed); returns how many came.
+fn read_all(addr: std::net::SocketAddr, user: &str, topic: &str, want: usize) -> usize {
+    let mut c = Consumer::assign(
+        tcp(),
+        scram(addr, user),
+        ConsumerConfig::default(),
+        &[(topic, 0, StartAt::Earliest)],
+    )
+    .unwrap();
+    let mut n = 0;
+    for _ in 0..200 {
+        if n >= want {
+            break;
+        }
+        n += c.poll(Duration::from_millis(100)).unwrap().len();
+    }
+    n
+}
+
+/// A broker behind `quotas` with topic `t` created by the super user.
+fn quota_broker(dir: &Path, quotas: QuotaConfig) -> (Arc<Security>, TestBroker) {
+    let (cfg, _) = security(dir, quotas);
+    let sec = Arc::new(Security::open(&cfg).unwrap());
+    let b = TestBroker::start_secured(&dir.join("data"), sec.clone());
+    let mut admin = Admin::connect(tcp(), scram(b.addr, "admin")).unwrap();
+    admin.create_topic("t", topic(1, Fsync::Never)).unwrap();
+    (sec, b)
+}
+
 #[test]
 fn authentication_acls_and_audit_on_the_neo_protocol() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,21 +179,7 @@ fn authentication_acls_and_audit_on_the_neo_protocol() {
         &["a3"],
     )
     .unwrap();
-    let mut c = Consumer::assign(
-        tcp(),
-        scram(b.addr, "alice"),
-        ConsumerConfig::default(),
-        &[("t", 0, StartAt::Earliest)],
-    )
-    .unwrap();
-    let mut got = Vec::new();
-    for _ in 0..50 {
-        if got.len() >= 3 {
-            break;
-        }
-        got.extend(c.poll(Duration::from_millis(100)).unwrap());
-    }
-    assert_eq!(got.len(), 3);
+    assert_eq!(read_all(b.addr, "alice", "t", 3), 3);
     // bob has no ACL: produce and fetch are refused.
     let denied = produce(scram(b.addr, "bob"), "t", &["b1"]);
     assert!(
@@ -195,7 +211,7 @@ fn authentication_acls_and_audit_on_the_neo_protocol() {
     produce(scram(b.addr, "bob"), "t", &["b2"]).unwrap();
 
     // Every decision and authentication is in the audit log.
-    drop((admin, alice, anon, c));
+    drop((admin, alice, anon));
     b.stop();
     sec.audit.flush();
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
@@ -235,32 +251,16 @@ fn a_produce_quota_throttles_without_losing_records() {
         produce_bytes_per_sec: Some(100_000),
         ..QuotaConfig::default()
     };
-    let (cfg, _) = security(dir.path(), quotas);
-    let sec = Arc::new(Security::open(&cfg).unwrap());
-    let b = TestBroker::start_secured(&dir.path().join("data"), sec.clone());
-    let mut admin = Admin::connect(tcp(), scram(b.addr, "admin")).unwrap();
-    admin.create_topic("t", topic(1, Fsync::Never)).unwrap();
+    let (sec, b) = quota_broker(dir.path(), quotas);
     // 300 KB at 100 KB/s: answers are held, never refused.
     let value = "v".repeat(1000);
     let values: Vec<&str> = (0..300).map(|_| value.as_str()).collect();
     produce(scram(b.addr, "alice"), "t", &values).unwrap();
-    let throttled_us = sec.counters.throttle_us[0].load(Ordering::Relaxed);
-    assert!(throttled_us > 0, "no throttle recorded");
-    let mut c = Consumer::assign(
-        tcp(),
-        scram(b.addr, "alice"),
-        ConsumerConfig::default(),
-        &[("t", 0, StartAt::Earliest)],
-    )
-    .unwrap();
-    let mut n = 0;
-    for _ in 0..100 {
-        if n >= 300 {
-            break;
-        }
-        n += c.poll(Duration::from_millis(100)).unwrap().len();
-    }
-    assert_eq!(n, 300, "every record produced under the quota is there");
+    assert!(
+        sec.counters.throttle_us[0].load(Ordering::Relaxed) > 0,
+        "no throttle recorded"
+    );
+    assert_eq!(read_all(b.addr, "alice", "t", 300), 300);
 }
 
 #[test]
@@ -270,30 +270,12 @@ fn a_fetch_quota_throttles_without_losing_records() {
         fetch_bytes_per_sec: Some(100_000),
         ..QuotaConfig::default()
     };
-    let (cfg, _) = security(dir.path(), quotas);
-    let sec = Arc::new(Security::open(&cfg).unwrap());
-    let b = TestBroker::start_secured(&dir.path().join("data"), sec.clone());
-    let mut admin = Admin::connect(tcp(), scram(b.addr, "admin")).unwrap();
-    admin.create_topic("t", topic(1, Fsync::Never)).unwrap();
+    let (sec, b) = quota_broker(dir.path(), quotas);
     let value = "f".repeat(1000);
     let values: Vec<&str> = (0..300).map(|_| value.as_str()).collect();
     produce(scram(b.addr, "alice"), "t", &values).unwrap();
     assert_eq!(sec.counters.throttle_us[0].load(Ordering::Relaxed), 0);
     // Reading 300 KB at 100 KB/s: fetch answers are held, then delivered.
-    let mut c = Consumer::assign(
-        tcp(),
-        scram(b.addr, "alice"),
-        ConsumerConfig::default(),
-        &[("t", 0, StartAt::Earliest)],
-    )
-    .unwrap();
-    let mut n = 0;
-    for _ in 0..200 {
-        if n >= 300 {
-            break;
-        }
-        n += c.poll(Duration::from_millis(100)).unwrap().len();
-    }
-    assert_eq!(n, 300, "every record read under the fetch quota");
+    assert_eq!(read_all(b.addr, "alice", "t", 300), 300);
     assert!(sec.counters.throttle_us[1].load(Ordering::Relaxed) > 0);
 }

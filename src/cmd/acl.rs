@@ -181,13 +181,6 @@ pub fn run(cmd: AclCmd) -> anyhow::Result<()> {
 
 /// Saves the store, making its directory (0700) first.
 fn save(store: &AclStore) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if let Some(dir) = store.path().parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
+    super::private_dir_for(store.path())?;
     store.save().context("saving the ACL file")
 }

@@ -111,3 +111,16 @@ impl BrokerArgs {
             .with_context(|| format!("connecting to the broker at {}", self.broker))
     }
 }
+
+/// Makes the directory of `file` (mode 0700: it holds secrets), if missing.
+pub fn private_dir_for(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
