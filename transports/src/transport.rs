@@ -114,6 +114,8 @@ pub enum TlsFailure {
     Incompatible,
     /// The peer closed the connection before the handshake completed.
     HandshakeInterrupted,
+    /// The handshake did not complete within the configured time.
+    HandshakeTimeout,
     /// Any other protocol violation (malformed record, decryption failure, ...).
     Protocol,
 }
@@ -122,6 +124,7 @@ impl fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotTls => f.write_str("peer does not speak TLS"),
+            Self::HandshakeTimeout => f.write_str("TLS handshake timed out"),
             Self::NoPeerCertificate => f.write_str("peer presented no certificate"),
             Self::BadPeerCertificate => f.write_str("peer certificate refused"),
             Self::AlertReceived(code) => {

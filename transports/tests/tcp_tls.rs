@@ -597,3 +597,36 @@ fn a_configured_dns_name_is_verified() {
         RpcError::ConnectionClosed(CloseReason::Tls(TlsFailure::BadPeerCertificate))
     );
 }
+
+#[test]
+fn a_silent_peer_is_closed_when_the_handshake_times_out() {
+    let pki = Pki::new("test CA");
+    let tls = ServerTls::new(&pki.server_settings("neo-server")).unwrap();
+    let mut server = Side::new(
+        TcpConfig {
+            tls_handshake_timeout: std::time::Duration::from_millis(200),
+            ..server_cfg(&tls)
+        },
+        true,
+    );
+    let addr = server.t.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    // Connects and never sends a ClientHello.
+    let silent = std::net::TcpStream::connect(addr).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.seen.closed.is_empty() && std::time::Instant::now() < deadline {
+        server.poll();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.seen.closed.first().map(|c| &c.1),
+        Some(&CloseReason::Tls(TlsFailure::HandshakeTimeout))
+    );
+    // The socket is closed on the server's side: the peer reads end of stream.
+    let mut buf = [0u8; 16];
+    let n = std::io::Read::read(&mut &silent, &mut buf);
+    assert!(matches!(n, Ok(0)) || n.is_err(), "{n:?}");
+    assert_eq!(server.t.tls_stats().handshakes_failed, 1);
+}

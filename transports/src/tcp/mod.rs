@@ -63,6 +63,8 @@ pub struct TcpConfig {
     /// Outgoing connections of this transport speak TLS with this client
     /// configuration.
     pub tls_client: Option<ClientTls>,
+    /// A TLS handshake not complete after this long closes its connection.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for TcpConfig {
@@ -75,6 +77,7 @@ impl Default for TcpConfig {
             direct_write_threshold: 32 << 10,
             tls_server: None,
             tls_client: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -103,6 +106,7 @@ pub struct TcpTransport {
     /// Connections accepted (for metrics).
     accepted: u64,
     tls_stats: TlsStats,
+    last_tls_sweep: std::time::Instant,
 }
 
 /// TLS handshake counters of one transport.
@@ -134,6 +138,7 @@ impl TcpTransport {
             rejected: 0,
             accepted: 0,
             tls_stats: TlsStats::default(),
+            last_tls_sweep: std::time::Instant::now(),
         })
     }
 
@@ -564,6 +569,9 @@ impl Transport for TcpTransport {
             }
         }
         self.events = events;
+        if self.tx.cfg.tls_server.is_some() || self.tx.cfg.tls_client.is_some() {
+            self.tls_sweep();
+        }
         delivered += self.reap_closed(sink);
         self.tx.flush_dirty();
         delivered += self.reap_closed(sink);

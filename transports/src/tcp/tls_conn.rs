@@ -38,6 +38,8 @@ pub struct TlsConn {
     established: bool,
     close_notify_sent: bool,
     identity: Option<String>,
+    /// When the connection started, for the handshake timeout.
+    pub started: std::time::Instant,
 }
 
 impl TlsConn {
@@ -49,6 +51,7 @@ impl TlsConn {
             established: false,
             close_notify_sent: false,
             identity: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -217,6 +220,37 @@ impl TcpTransport {
             tls.send_alert(&mut tx.stream);
         }
         self.tx.close_with(key, CloseReason::Tls(failure_of(err)));
+    }
+
+    /// Closes connections whose handshake has run longer than the
+    /// configured timeout (a peer that connects and never speaks must not
+    /// hold its slot forever). Looks at most once a second.
+    pub(super) fn tls_sweep(&mut self) {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last_tls_sweep) < std::time::Duration::from_secs(1) {
+            return;
+        }
+        self.last_tls_sweep = now;
+        let limit = self.tx.cfg.tls_handshake_timeout;
+        let late: Vec<usize> = self
+            .tx
+            .conns
+            .iter()
+            .filter(|(_, h)| {
+                h.closing.is_none()
+                    && h.tls
+                        .as_deref()
+                        .is_some_and(|t| !t.established() && now.duration_since(t.started) > limit)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            if let Some(t) = self.tx.conns[key].tls.as_deref() {
+                tracing::warn!(peer = %t.peer, ?limit, "TLS handshake timed out; closing the connection");
+            }
+            self.tx
+                .close_with(key, CloseReason::Tls(TlsFailure::HandshakeTimeout));
+        }
     }
 
     /// At the end of the stream: if the TLS handshake had not completed,
