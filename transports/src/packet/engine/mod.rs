@@ -1,5 +1,5 @@
 //! The sans-IO packet engine: fed frames and a clock, it delivers messages to
-//! an [`EventSink`] and writes the frames it wants sent into a [`Phy`]'s lent
+//! an [`EventSink`] and writes the frames it wants sent into a [`Phy`](crate::phy::Phy)'s lent
 //! transmit buffers. It never reads a clock or touches a device itself, so the
 //! same code runs on AF_XDP, DPDK and the deterministic simulator.
 
