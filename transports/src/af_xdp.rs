@@ -153,7 +153,7 @@ impl AfXdpPhy {
             .map_err(|e| err("setting the port", e))?;
         let mut xcfg = XskConfig::new(iface.ifindex, cfg.queue);
         xcfg.try_zero_copy = cfg.try_zero_copy;
-        let xsk = Xsk::open(&xcfg).map_err(|e| {
+        let xsk = open_xsk(&xcfg).map_err(|e| {
             err(
                 &format!("AF_XDP socket on {} queue {}", cfg.interface, cfg.queue),
                 e,
@@ -266,5 +266,29 @@ mod tests {
         assert_eq!(parse_mac("02:00:0a:ff:00:01:02"), None);
         assert_eq!("skb".parse::<XdpMode>(), Ok(XdpMode::Generic));
         assert!("turbo".parse::<XdpMode>().is_err());
+    }
+}
+
+/// How long a bind may find the queue still held by a socket that was just
+/// closed: the kernel releases an AF_XDP socket's hold on its queue after
+/// close returns (deferred teardown), so a process that closes one handle
+/// and opens the next at once can meet EBUSY for a moment.
+const XSK_BUSY_GRACE: Duration = Duration::from_secs(2);
+
+/// Opens the socket, retrying EBUSY within [`XSK_BUSY_GRACE`]; a queue still
+/// busy after that is held by a live socket, and the error says so.
+fn open_xsk(cfg: &XskConfig) -> io::Result<Xsk> {
+    let deadline = Instant::now() + XSK_BUSY_GRACE;
+    loop {
+        match Xsk::open(cfg) {
+            Err(e) if e.raw_os_error() == Some(16) && Instant::now() < deadline => {
+                tracing::debug!(
+                    queue = cfg.queue,
+                    "AF_XDP queue busy (a socket being released?); retrying"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
     }
 }
