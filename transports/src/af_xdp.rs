@@ -255,20 +255,6 @@ pub fn kernel_neighbour(ip: Ipv4Addr, timeout: Duration) -> io::Result<[u8; 6]> 
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mac_and_mode_parsing() {
-        assert_eq!(parse_mac("02:00:0a:ff:00:01"), Some([2, 0, 10, 255, 0, 1]));
-        assert_eq!(parse_mac("02:00:0a:ff:00"), None);
-        assert_eq!(parse_mac("02:00:0a:ff:00:01:02"), None);
-        assert_eq!("skb".parse::<XdpMode>(), Ok(XdpMode::Generic));
-        assert!("turbo".parse::<XdpMode>().is_err());
-    }
-}
-
 /// How long a bind may find the queue still held by a socket that was just
 /// closed: the kernel releases an AF_XDP socket's hold on its queue after
 /// close returns (deferred teardown), so a process that closes one handle
@@ -290,5 +276,19 @@ fn open_xsk(cfg: &XskConfig) -> io::Result<Xsk> {
             }
             r => return r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_and_mode_parsing() {
+        assert_eq!(parse_mac("02:00:0a:ff:00:01"), Some([2, 0, 10, 255, 0, 1]));
+        assert_eq!(parse_mac("02:00:0a:ff:00"), None);
+        assert_eq!(parse_mac("02:00:0a:ff:00:01:02"), None);
+        assert_eq!("skb".parse::<XdpMode>(), Ok(XdpMode::Generic));
+        assert!("turbo".parse::<XdpMode>().is_err());
     }
 }
