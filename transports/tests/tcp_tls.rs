@@ -2,6 +2,7 @@
 //! mutual TLS and the peer identity, refusals that close only the offending
 //! connection with a typed reason, certificate reload, configuration errors.
 
+mod common;
 mod tls_support;
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use neo_transports::tls::{
 use neo_transports::transport::{CloseReason, TlsFailure};
 use neo_transports::Transport;
 use rustls::pki_types::CertificateDer;
-use tls_support::{overwrite, pump, Pki, RpcServer, Side};
+use tls_support::{overwrite, pump, rpc_server, Pki, Side};
 
 const T: Option<Duration> = Some(Duration::from_secs(20));
 
@@ -50,7 +51,7 @@ fn mtls_settings(pki: &Pki, required: bool) -> ServerTlsSettings {
 fn rpc_echo_over_tls_small_and_4_mib() {
     let pki = Pki::new("test CA");
     let tls = ServerTls::new(&pki.server_settings("neo-server")).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let mut c = tls_client(pki.client(None), ClientConfig::default());
     let conn = c.connect(server.addr, Duration::from_secs(5)).unwrap();
     // The client's peer identity is the server certificate's CN.
@@ -64,7 +65,7 @@ fn rpc_echo_over_tls_small_and_4_mib() {
         c.transport().stats_line(),
         "tls handshakes: 1 completed, 0 failed"
     );
-    let stopped = server.stop();
+    let stopped = server.stop_all();
     assert_eq!(stopped.rpc.calls, 7);
     assert_eq!(stopped.rpc.malformed_frames, 0);
     assert_eq!(stopped.tls.handshakes_completed, 1);
@@ -76,7 +77,7 @@ fn rpc_echo_over_tls_small_and_4_mib() {
 fn two_hundred_pipelined_calls_over_tls() {
     let pki = Pki::new("test CA");
     let tls = ServerTls::new(&pki.server_settings("neo-server")).unwrap();
-    let server = RpcServer::start(
+    let server = rpc_server(
         server_cfg(&tls),
         ServerConfig {
             credits: 256,
@@ -117,14 +118,14 @@ fn two_hundred_pipelined_calls_over_tls() {
         c.transport().wait(Some(Duration::from_millis(1))).unwrap();
     }
     assert!(expected.is_empty());
-    assert_eq!(server.stop().rpc.calls, 200);
+    assert_eq!(server.stop_all().rpc.calls, 200);
 }
 
 #[test]
 fn mtls_peer_identity_is_the_client_cn() {
     let pki = Pki::new("test CA");
     let tls = ServerTls::new(&mtls_settings(&pki, true)).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let whoami = MethodId::new("id", "WhoAmI");
     let mut alice = tls_client(pki.client(Some("alice")), ClientConfig::default());
     let conn = alice.connect(server.addr, Duration::from_secs(5)).unwrap();
@@ -136,11 +137,11 @@ fn mtls_peer_identity_is_the_client_cn() {
 
     // Without client auth there is no identity; on plain TCP neither.
     let tls = ServerTls::new(&pki.server_settings("neo-server")).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let mut c = tls_client(pki.client(None), ClientConfig::default());
     let conn = c.connect(server.addr, Duration::from_secs(5)).unwrap();
     assert_eq!(c.call(conn, whoami, b"", T).unwrap(), b"");
-    let plain = RpcServer::start(TcpConfig::default(), ServerConfig::default());
+    let plain = rpc_server(TcpConfig::default(), ServerConfig::default());
     let mut c = Client::new(
         TcpTransport::new(TcpConfig::default()).unwrap(),
         ClientConfig::default(),
@@ -158,7 +159,7 @@ fn mtls_peer_identity_is_the_client_cn() {
 fn optional_client_cert_is_verified_when_offered() {
     let pki = Pki::new("test CA");
     let tls = ServerTls::new(&mtls_settings(&pki, false)).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let whoami = MethodId::new("id", "WhoAmI");
     let mut anon = tls_client(pki.client(None), ClientConfig::default());
     let conn = anon.connect(server.addr, Duration::from_secs(5)).unwrap();
@@ -417,7 +418,7 @@ fn reload_now_serves_the_new_pair_and_keeps_the_old_on_a_bad_one() {
     let pki = Pki::new("test CA");
     let settings = pki.server_settings("server-a");
     let tls = ServerTls::new(&settings).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let client = pki.client(None);
     assert_eq!(served_cn(server.addr, &client), "server-a");
 
@@ -446,7 +447,7 @@ fn reload_now_serves_the_new_pair_and_keeps_the_old_on_a_bad_one() {
     let err = tls.reload_now().unwrap_err();
     assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err}");
     assert_eq!(served_cn_via_transport(server.addr, &client), "server-b");
-    let stopped = server.stop();
+    let stopped = server.stop_all();
     assert_eq!(stopped.tls.handshakes_failed, 0);
 }
 
@@ -455,7 +456,7 @@ fn changed_files_are_picked_up_by_the_once_a_second_check() {
     let pki = Pki::new("test CA");
     let settings = pki.server_settings("server-a");
     let tls = ServerTls::new(&settings).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let client = pki.client(None);
     assert_eq!(served_cn(server.addr, &client), "server-a");
 
@@ -575,7 +576,7 @@ fn principal_is_the_subject_cn() {
 fn a_configured_dns_name_is_verified() {
     let pki = Pki::new("test CA");
     let tls = ServerTls::new(&pki.server_settings("neo-server")).unwrap();
-    let server = RpcServer::start(server_cfg(&tls), ServerConfig::default());
+    let server = rpc_server(server_cfg(&tls), ServerConfig::default());
     let with_name = |name: &str| {
         ClientTls::new(&ClientTlsSettings {
             ca: pki.ca_pem.clone(),

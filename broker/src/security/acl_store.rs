@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::acl::{Acl, AclError, AclPrincipal, ResourceType};
-use super::watched::{read_optional, write_atomic, FileBacked, StoreError, Watched};
+use super::watched::{read_json, write_atomic, FileBacked, StoreError, Watched};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -59,19 +59,9 @@ impl AclStore {
     /// Loads `path`; a missing file is an empty store.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let Some(bytes) = read_optional(path)? else {
+        let Some(file) = read_json(path, |f: &File| f.version, FORMAT_VERSION)? else {
             return Ok(Self::empty(path));
         };
-        let file: File = serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-        if file.version != FORMAT_VERSION {
-            return Err(StoreError::Invalid {
-                path: path.to_owned(),
-                reason: format!("unknown version {}", file.version),
-            });
-        }
         let mut store = Self::empty(path);
         for acl in file.acls {
             store.push(acl);

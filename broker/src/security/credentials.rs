@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use super::mechanism::ScramCredential;
 use super::mechanism::{base64_bytes, ct_eq, Mechanism};
 use super::principal::{validate_name, PrincipalError, ANONYMOUS_NAME};
-use super::watched::{read_optional, write_atomic, FileBacked, StoreError, Watched};
+use super::watched::{read_json, write_atomic, FileBacked, StoreError, Watched};
 
 /// Fewest PBKDF2 iterations accepted (RFC 7677, Kafka's minimum).
 pub const MIN_ITERATIONS: u32 = 4096;
@@ -126,20 +126,13 @@ impl CredentialStore {
     /// [`CredentialStore::save`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let Some(bytes) = read_optional(path)? else {
+        let Some(file) = read_json(path, |f: &File| f.version, FORMAT_VERSION)? else {
             return Ok(Self::empty(path));
         };
-        let file: File = serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
         let invalid = |reason: String| StoreError::Invalid {
             path: path.to_owned(),
             reason,
         };
-        if file.version != FORMAT_VERSION {
-            return Err(invalid(format!("unknown version {}", file.version)));
-        }
         if file.unknown_user_secret.len() < 16 {
             return Err(invalid("unknown_user_secret is under 16 bytes".into()));
         }

@@ -58,6 +58,30 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> 
     }
 }
 
+/// Reads a store's JSON file: `None` when it is missing, else the parsed
+/// contents after checking their format version (`version_of`) is `want`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    version_of: impl FnOnce(&T) -> u32,
+    want: u32,
+) -> Result<Option<T>, StoreError> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
+    };
+    let file: T = serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    let got = version_of(&file);
+    if got != want {
+        return Err(StoreError::Invalid {
+            path: path.to_owned(),
+            reason: format!("unknown version {got}"),
+        });
+    }
+    Ok(Some(file))
+}
+
 /// Replaces `path` with `bytes` atomically: a temporary file in the same
 /// directory (mode 0600) is written and fsynced, renamed over `path`, and the
 /// directory is fsynced so the rename survives a crash.

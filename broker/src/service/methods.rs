@@ -15,10 +15,27 @@ use crate::broker::{Answer, Broker};
 use crate::protocol::*;
 use crate::security::{Operation as Op, QuotaKind, ResourceType as R};
 
-pub type SharedAccess = Arc<Mutex<Access>>;
+/// The access state shared by the handlers and the loop, and whether any
+/// check is on: decided once, so with security off the data path takes no
+/// lock for it at all.
+#[derive(Clone)]
+pub struct SharedAccess {
+    inner: Arc<Mutex<Access>>,
+    pub active: bool,
+}
 
-pub fn lock_access(a: &Mutex<Access>) -> MutexGuard<'_, Access> {
-    a.lock().unwrap_or_else(|p| p.into_inner())
+impl SharedAccess {
+    pub fn new(a: Access) -> Self {
+        let active = a.active();
+        Self {
+            inner: Arc::new(Mutex::new(a)),
+            active,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Access> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The handler-time histogram of one method.
@@ -30,7 +47,10 @@ fn timer(method: &str) -> prometheus::Histogram {
 
 /// Sends `body` now, or holds it while the connection is throttled.
 fn answer(call: &mut Call<'_>, access: &SharedAccess, body: &[u8]) -> Result<(), SendError> {
-    let mut a = lock_access(access);
+    if !access.active {
+        return call.reply(body);
+    }
+    let mut a = access.lock();
     match a.throttled(call.conn(), Instant::now()) {
         Some(until) => {
             let d = call.defer();
@@ -67,8 +87,8 @@ where
         .register(SERVICE, name, move |call| {
             let t = Instant::now();
             let result = decode_request::<Req>(call.body(), name).and_then(|r| {
-                let mut a = lock_access(&acc);
-                if a.active() {
+                let mut a = acc.lock();
+                if acc.active {
                     authz(&mut a, call, &r)?;
                 }
                 f(&mut lock(&b), &mut a, call, r)
@@ -234,16 +254,14 @@ fn data_path<T: Transport>(
     s.register(SERVICE, method::PRODUCE, move |call| {
         let t = Instant::now();
         let body = call.body();
-        {
-            let mut a = lock_access(&acc);
-            if a.active() {
-                if let Ok(req) = decode_request::<Produce>(body, method::PRODUCE) {
-                    if let Err(e) = topic(&mut a, call, Op::Write, req.topic) {
-                        drop(a);
-                        return Ok(answer(call, &acc, &encode_result::<Produced>(&Err(e)))?);
-                    }
-                    a.charge(call, QuotaKind::Produce, req.records.len());
+        if acc.active {
+            let mut a = acc.lock();
+            if let Ok(req) = decode_request::<Produce>(body, method::PRODUCE) {
+                if let Err(e) = topic(&mut a, call, Op::Write, req.topic) {
+                    drop(a);
+                    return Ok(answer(call, &acc, &encode_result::<Produced>(&Err(e)))?);
                 }
+                a.charge(call, QuotaKind::Produce, req.records.len());
             }
         }
         if let Answer::Now(reply) = lock(&br).produce(body, || call.defer()) {
@@ -257,10 +275,9 @@ fn data_path<T: Transport>(
     s.register(SERVICE, method::FETCH, move |call| {
         let t = Instant::now();
         let body = call.body();
-        let active = lock_access(&acc).active();
-        if active {
+        if acc.active {
             if let Ok(req) = decode_request::<Fetch>(body, method::FETCH) {
-                let mut a = lock_access(&acc);
+                let mut a = acc.lock();
                 let mut seen: Vec<&str> = Vec::new();
                 for p in &req.partitions {
                     if seen.contains(&p.topic.as_str()) {
@@ -275,11 +292,9 @@ fn data_path<T: Transport>(
             }
         }
         match lock(&br).fetch(body, || call.defer()) {
-            Ok(Some(reply)) => {
-                let mut a = lock_access(&acc);
-                if active {
-                    a.charge(call, QuotaKind::Fetch, reply.len());
-                }
+            Ok(Some(reply)) if acc.active => {
+                let mut a = acc.lock();
+                a.charge(call, QuotaKind::Fetch, reply.len());
                 match a.throttled(call.conn(), Instant::now()) {
                     Some(until) => {
                         let d = call.defer();
@@ -288,6 +303,7 @@ fn data_path<T: Transport>(
                     None => call.reply_with(reply.len(), |buf| reply.write(buf))?,
                 }
             }
+            Ok(Some(reply)) => call.reply_with(reply.len(), |buf| reply.write(buf))?,
             Ok(None) => {}
             Err(reply) => answer(call, &acc, &reply)?,
         }
@@ -299,19 +315,17 @@ fn data_path<T: Transport>(
     s.register(SERVICE, method::COMMIT_OFFSETS, move |call| {
         let t = Instant::now();
         let body = call.body();
-        {
-            let mut a = lock_access(&acc);
-            if a.active() {
-                if let Ok(req) = decode_request::<CommitOffsets>(body, method::COMMIT_OFFSETS) {
-                    let denied = group(&mut a, call, Op::Read, &req.member.group).and_then(|()| {
-                        req.offsets
-                            .iter()
-                            .try_for_each(|o| topic(&mut a, call, Op::Read, &o.topic))
-                    });
-                    if let Err(e) = denied {
-                        drop(a);
-                        return Ok(answer(call, &acc, &encode_result::<()>(&Err(e)))?);
-                    }
+        if acc.active {
+            let mut a = acc.lock();
+            if let Ok(req) = decode_request::<CommitOffsets>(body, method::COMMIT_OFFSETS) {
+                let denied = group(&mut a, call, Op::Read, &req.member.group).and_then(|()| {
+                    req.offsets
+                        .iter()
+                        .try_for_each(|o| topic(&mut a, call, Op::Read, &o.topic))
+                });
+                if let Err(e) = denied {
+                    drop(a);
+                    return Ok(answer(call, &acc, &encode_result::<()>(&Err(e)))?);
                 }
             }
         }
@@ -326,9 +340,8 @@ fn data_path<T: Transport>(
     s.register(SERVICE, method::JOIN_GROUP, move |call| {
         let t = Instant::now();
         let req = decode_request::<JoinGroup>(call.body(), method::JOIN_GROUP).and_then(|r| {
-            let mut a = lock_access(&acc);
-            if a.active() {
-                group(&mut a, call, Op::Read, &r.group)?;
+            if acc.active {
+                group(&mut acc.lock(), call, Op::Read, &r.group)?;
             }
             Ok(r)
         });

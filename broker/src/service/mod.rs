@@ -20,7 +20,7 @@ use crate::access::Access;
 use crate::broker::Broker;
 use crate::protocol::BrokerError;
 use crate::security::Security;
-use methods::{lock_access, SharedAccess};
+use methods::SharedAccess;
 
 mod methods;
 
@@ -86,21 +86,19 @@ fn round<T: Transport>(
     let n = server.poll_once()?;
     let now = Instant::now();
     lock(broker).tick(now, due);
-    {
-        let mut a = lock_access(access);
-        if a.active() {
-            let mut i = 0;
-            while i < due.len() {
-                match a.throttled(due[i].0.conn(), now) {
-                    Some(until) => {
-                        let (d, body) = due.swap_remove(i);
-                        a.hold(until, d, body);
-                    }
-                    None => i += 1,
+    if access.active {
+        let mut a = access.lock();
+        let mut i = 0;
+        while i < due.len() {
+            match a.throttled(due[i].0.conn(), now) {
+                Some(until) => {
+                    let (d, body) = due.swap_remove(i);
+                    a.hold(until, d, body);
                 }
+                None => i += 1,
             }
-            a.release(now, due);
         }
+        a.release(now, due);
     }
     let done = due.len();
     for (call, body) in due.drain(..) {
@@ -122,7 +120,7 @@ impl<T: Transport> BrokerService<T> {
         broker: SharedBroker,
         security: Arc<Security>,
     ) -> Result<Self, String> {
-        let access = Arc::new(Mutex::new(Access::new(security)));
+        let access = SharedAccess::new(Access::new(security));
         methods::register(&mut server, &broker, &access)?;
         Ok(Self {
             server,
@@ -182,7 +180,10 @@ impl<T: Transport> BrokerService<T> {
             },
             || {
                 let pending = lock(broker).has_pending();
-                let held = lock_access(access).next_release(Instant::now());
+                let held = match access.active {
+                    true => access.lock().next_release(Instant::now()),
+                    false => None,
+                };
                 match (pending, held) {
                     (true, _) => PENDING_WAIT,
                     (false, Some(d)) => d.clamp(PENDING_WAIT, IDLE_WAIT),

@@ -1,5 +1,6 @@
 //! Shared test fixture: an RPC server with an echo method on a loopback TCP
 //! port, run by its own poll loop thread.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,13 +8,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use neo_transports::rpc::{Server, ServerConfig, ServerStats};
-use neo_transports::tcp::{TcpConfig, TcpTransport};
+use neo_transports::tcp::{TcpConfig, TcpTransport, TlsStats};
 use neo_transports::Transport;
+
+/// What the server's poll loop reports when stopped.
+pub struct Stopped {
+    pub rpc: ServerStats,
+    pub tls: TlsStats,
+    pub stats_line: String,
+}
 
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<ServerStats>>,
+    thread: Option<JoinHandle<Stopped>>,
 }
 
 impl TestServer {
@@ -42,7 +50,11 @@ impl TestServer {
                 .unwrap();
             addr_tx.send(addr).unwrap();
             server.run(&stop2).unwrap();
-            server.stats().clone()
+            Stopped {
+                rpc: server.stats().clone(),
+                tls: server.transport().tls_stats(),
+                stats_line: server.transport().stats_line(),
+            }
         });
         let addr = addr_rx.recv().unwrap();
         Self {
@@ -52,8 +64,13 @@ impl TestServer {
         }
     }
 
-    /// Stops the poll loop and returns its counters.
-    pub fn stop(mut self) -> ServerStats {
+    /// Stops the poll loop and returns its RPC counters.
+    pub fn stop(self) -> ServerStats {
+        self.stop_all().rpc
+    }
+
+    /// Stops the poll loop and returns everything it counted.
+    pub fn stop_all(mut self) -> Stopped {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap()
     }

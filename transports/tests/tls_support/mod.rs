@@ -4,15 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use neo_transports::rpc::{Server, ServerConfig, ServerStats};
-use neo_transports::tcp::{TcpConfig, TcpTransport, TlsStats};
+use neo_transports::rpc::ServerConfig;
+
+use crate::common::TestServer;
+use neo_transports::tcp::{TcpConfig, TcpTransport};
 use neo_transports::tls::{ClientTls, ClientTlsSettings, ServerTlsSettings};
 use neo_transports::transport::CloseReason;
 use neo_transports::{ConnId, Event, Transport, Tx};
@@ -112,75 +110,19 @@ pub fn overwrite(path: &Path, content: &str) {
     std::fs::write(path, content).unwrap();
 }
 
-/// What the server's poll loop reports when stopped.
-pub struct Stopped {
-    pub rpc: ServerStats,
-    pub tls: TlsStats,
-    pub stats_line: String,
-}
-
-/// An RPC server on its own thread: `echo/Echo` and `id/WhoAmI` (answers
-/// the caller's peer identity, empty when none).
-pub struct RpcServer {
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Stopped>>,
-}
-
-impl RpcServer {
-    pub fn start(tcp: TcpConfig, cfg: ServerConfig) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut server = Server::new(TcpTransport::new(tcp).unwrap(), cfg);
-            server
-                .register("echo", "Echo", |call| {
-                    let body = call.body();
-                    call.reply(body)?;
-                    Ok(())
-                })
-                .unwrap();
-            server
-                .register("id", "WhoAmI", |call| {
-                    let id = call.peer_identity().unwrap_or("").to_owned();
-                    call.reply(id.as_bytes())?;
-                    Ok(())
-                })
-                .unwrap();
-            let addr = server
-                .transport()
-                .listen("127.0.0.1:0".parse().unwrap())
-                .unwrap();
-            addr_tx.send(addr).unwrap();
-            server.run(&stop2).unwrap();
-            Stopped {
-                rpc: server.stats().clone(),
-                tls: server.transport().tls_stats(),
-                stats_line: server.transport().stats_line(),
-            }
-        });
-        let addr = addr_rx.recv().unwrap();
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn stop(mut self) -> Stopped {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for RpcServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// An RPC server on its own thread (the shared fixture of
+/// `tests/common`): `echo/Echo`, and `id/WhoAmI` answering the caller's
+/// peer identity (empty when none).
+pub fn rpc_server(tcp: TcpConfig, cfg: ServerConfig) -> TestServer {
+    TestServer::start(tcp, cfg, |server| {
+        server
+            .register("id", "WhoAmI", |call| {
+                let id = call.peer_identity().unwrap_or("").to_owned();
+                call.reply(id.as_bytes())?;
+                Ok(())
+            })
+            .unwrap();
+    })
 }
 
 /// What a raw transport's sink saw, owned.
