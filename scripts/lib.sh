@@ -48,4 +48,4 @@ NEO_BUILD_PKGS=(gcc libc6-dev pkg-config clang llvm libbpf-dev libclang-dev libd
 # Tools the tests and `neo doctor` use.
 NEO_TEST_PKGS=(iproute2 ethtool procps nftables sockperf kcat python3 python3-venv
     qemu-system-x86 busybox-static cpio kmod xz-utils rdma-core ibverbs-providers ibverbs-utils perftest
-    valgrind openssl curl prometheus systemd buildah debootstrap)
+    valgrind openssl curl prometheus systemd buildah debootstrap nats-server)

@@ -246,6 +246,25 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
+/// The percentiles `cdf` reports: every percent up to 90, then ten points
+/// per decade of the tail (92.06 … 99.999), then 100 (the maximum).
+fn cdf_percentiles() -> impl Iterator<Item = f64> {
+    let head = (0..=90).map(f64::from);
+    let tail = (11..=50).map(|k| 100.0 * (1.0 - 10f64.powf(-f64::from(k) / 10.0)));
+    head.chain(tail).chain(std::iter::once(100.0))
+}
+
+/// A latency CDF out of an HDR histogram of nanoseconds, for plotting:
+/// `[percentile, µs]` pairs at `cdf_percentiles`.
+pub(crate) fn cdf(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    cdf_percentiles()
+        .map(|p| {
+            let p = (p * 1e4).round() / 1e4;
+            [p, us(h.value_at_quantile(p / 100.0))]
+        })
+        .collect()
+}
+
 fn report(args: &RttArgs, h: &Histogram<u64>, wall: Duration) {
     let q = |p: f64| us(h.value_at_quantile(p));
     println!(
@@ -281,7 +300,30 @@ fn report(args: &RttArgs, h: &Histogram<u64>, wall: Duration) {
             "min_us": us(h.min()),
             "rps": args.count as f64 / wall.as_secs_f64(),
             "tool": "neo",
+            "cdf": cdf(h),
         });
         println!("{obj}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_is_monotone_from_min_to_max() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for ns in (1..=10_000u64).map(|i| i * 1_000) {
+            h.record(ns).unwrap();
+        }
+        let c = cdf(&h);
+        assert_eq!(c.first().unwrap()[0], 0.0);
+        assert_eq!(c.last().unwrap(), &[100.0, us(h.max())]);
+        assert!(c
+            .windows(2)
+            .all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]));
+        assert!(c.iter().any(|p| p[0] == 99.9) && c.iter().any(|p| p[0] == 99.999));
+        let p50 = c.iter().find(|p| p[0] == 50.0).unwrap()[1];
+        assert!((p50 - 5_000.0).abs() < 10.0, "p50 {p50}");
     }
 }

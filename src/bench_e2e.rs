@@ -454,6 +454,7 @@ fn report(args: &E2eArgs, run: &Run, wall: Duration) {
             "duration_s": args.duration, "sent": run.sent, "received": run.received, "measured": run.measured,
             "p50_us": q(0.5), "p99_us": q(0.99), "p999_us": q(0.999), "max_us": h.max() as f64 / 1000.0,
             "msgs_per_s": msgs, "mb_per_s": msgs * args.size as f64 / 1e6, "durability": durability, "tool": "neo",
+            "cdf": crate::bench::cdf(h),
         });
         println!("{v}");
     }

@@ -226,6 +226,7 @@ fn main() -> anyhow::Result<()> {
             "msgs_per_s": msgs, "mb_per_s": msgs * args.size as f64 / 1e6,
             "durability": "PubAck after the write to the file store; fsync every 2 min (nats-server 2.9 default)",
             "tool": "async-nats",
+            "cdf": cdf(&h),
         });
         println!("{v}");
     }
@@ -236,4 +237,19 @@ fn main() -> anyhow::Result<()> {
         sent - received
     );
     Ok(())
+}
+
+/// The latency CDF of the run, `[percentile, µs]` pairs at the same
+/// percentiles as `neo bench`'s `cdf` (every percent to 90, ten points per
+/// decade of the tail to 99.999, then the maximum), so the plots line up.
+fn cdf(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    let head = (0..=90).map(f64::from);
+    let tail = (11..=50).map(|k| 100.0 * (1.0 - 10f64.powf(-f64::from(k) / 10.0)));
+    head.chain(tail)
+        .chain(std::iter::once(100.0))
+        .map(|p| {
+            let p = (p * 1e4).round() / 1e4;
+            [p, h.value_at_quantile(p / 100.0) as f64 / 1000.0]
+        })
+        .collect()
 }
