@@ -16,6 +16,7 @@ mod cmd;
 mod config;
 mod doctor;
 mod serve;
+mod serve_cluster;
 mod serve_security;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ enum Command {
     /// List and describe consumer groups.
     #[command(subcommand)]
     Groups(cmd::groups::Groups),
+    /// Cluster state: controller quorum, brokers, partition leaders, ISRs, lag.
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Cluster),
     /// Manage SASL users (the broker's credential file).
     #[command(subcommand)]
     Users(cmd::users::UsersCmd),
@@ -61,8 +65,10 @@ enum Command {
 /// `NEO_LOG_FORMAT=json` writes one JSON object per event (fields, span
 /// and target included) for log shippers, else human-readable lines.
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("NEO_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NEO_LOG").unwrap_or_else(|_| {
+        // openraft logs routine election races at WARN; errors still show.
+        "info,openraft=error".into()
+    });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -90,6 +96,7 @@ fn main() {
         Command::Produce(args) => cmd::produce::run(args, &cli.broker),
         Command::Consume(args) => cmd::consume::run(args, &cli.broker),
         Command::Groups(g) => cmd::groups::run(g, &cli.broker),
+        Command::Cluster(c) => cmd::cluster::run(c, &cli.broker),
         Command::Users(c) => cmd::users::run(c),
         Command::Acl(c) => cmd::acl::run(c),
         Command::Doctor(args) => doctor::run(args),

@@ -61,6 +61,8 @@ pub struct Args {
     fast: neo::fast::FastArgs,
     #[command(flatten)]
     security: crate::serve_security::SecurityArgs,
+    #[command(flatten)]
+    cluster: crate::serve_cluster::ClusterArgs,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -185,7 +187,11 @@ pub fn register_builtin<T: Transport>(server: &mut Server<T>) -> anyhow::Result<
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let s = args.settings()?;
-    let args = &Full { s, fast: args.fast };
+    let args = &Full {
+        s,
+        fast: args.fast,
+        cluster: args.cluster,
+    };
     match args.s.transport.as_str() {
         "tcp" => serve_on(tcp_transport(&args.s)?, args),
         #[cfg(feature = "af-xdp")]
@@ -278,6 +284,7 @@ fn tcp_transport(s: &Settings) -> anyhow::Result<TcpTransport> {
 
 struct Full {
     s: Settings,
+    cluster: crate::serve_cluster::ClusterArgs,
     #[cfg_attr(not(any(feature = "af-xdp", feature = "dpdk")), allow(dead_code))]
     fast: neo::fast::FastArgs,
 }
@@ -348,6 +355,14 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let membership = crate::serve_cluster::Membership::start(
+        &args.cluster,
+        &s.data_dir,
+        addr,
+        kafka.as_ref().map(|k| k.local_addr()),
+        &broker,
+        name,
+    )?;
     let published = neo_broker::service::Published::default();
     let admin = match s.admin_listen {
         Some(a) => {
@@ -369,6 +384,9 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
     let kafka_addr = kafka.as_ref().map(|k| k.local_addr());
     tracing::info!(%addr, admin = ?admin, kafka = ?kafka_addr, transport = name, data_dir = %s.data_dir.display(), "neo serving: the broker (and echo/Echo)");
     svc.run(&stop)?;
+    if let Some(m) = membership {
+        m.leave();
+    }
     if let Some(k) = kafka {
         k.stop();
     }

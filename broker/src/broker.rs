@@ -140,7 +140,11 @@ impl FetchReply {
 
 pub struct Broker {
     cfg: BrokerConfig,
-    topics: Topics,
+    pub(crate) topics: Topics,
+    /// Cluster mode: the controller link and replication upkeep.
+    pub(crate) cluster: Option<crate::replication::ClusterLink>,
+    /// This broker behind its service's mutex (for threads it starts).
+    pub(crate) self_ref: std::sync::Weak<std::sync::Mutex<Broker>>,
     groups: HashMap<String, Group>,
     offsets: OffsetStore,
     producer_ids: ProducerIds,
@@ -186,6 +190,8 @@ impl Broker {
                 None => Codecs::software(),
             },
             groups: HashMap::new(),
+            cluster: None,
+            self_ref: std::sync::Weak::new(),
             acks: Vec::new(),
             fetches: Vec::new(),
             joins: Vec::new(),
@@ -209,6 +215,7 @@ impl Broker {
     /// Answers are owed: the poll loop must not sleep long.
     pub fn has_pending(&self) -> bool {
         !self.acks.is_empty()
+            || self.cluster.as_ref().is_some_and(|c| !c.held.is_empty())
             || !self.fetches.is_empty()
             || !self.joins.is_empty()
             || !self.ready.is_empty()
@@ -216,6 +223,14 @@ impl Broker {
 
     /// Creates a topic: the broker's defaults changed by the request's settings.
     pub fn create_topic(&mut self, req: &CreateTopic) -> Result<TopicConfig, BrokerError> {
+        let config = self.topic_config_for(req)?;
+        self.topics.create(&req.name, config.clone())?;
+        tracing::info!(topic = %req.name, partitions = config.partitions, fsync = %config.fsync, "topic created");
+        Ok(config)
+    }
+
+    /// The broker's defaults changed by a create request's settings, checked.
+    pub fn topic_config_for(&self, req: &CreateTopic) -> Result<TopicConfig, BrokerError> {
         let mut config = self.cfg.topic_defaults.clone();
         if let Some(n) = req.partitions {
             config.partitions = n;
@@ -223,8 +238,7 @@ impl Broker {
         for (k, v) in &req.configs {
             config.set(k, v).map_err(BrokerError::InvalidConfig)?;
         }
-        self.topics.create(&req.name, config.clone())?;
-        tracing::info!(topic = %req.name, partitions = config.partitions, fsync = %config.fsync, "topic created");
+        crate::topics::validate_config(&config)?;
         Ok(config)
     }
 
@@ -310,11 +324,21 @@ impl Broker {
     pub fn produce(&mut self, body: &[u8], call: impl FnOnce() -> Deferred) -> Answer<'_> {
         self.stats.produce_requests += 1;
         let result = decode_request::<Produce>(body, "Produce").and_then(|req| {
-            self.topics.partition(req.topic, req.partition)?;
+            let min_isr = self.topics.get(req.topic)?.config.min_insync_replicas;
+            self.topics
+                .partition(req.topic, req.partition)?
+                .replica
+                .check_produce(req.topic, req.partition, req.acks == Acks::All, min_isr)?;
             self.check_batch(&req)?;
+            let me = self.node_id();
             let part = self.topics.partition_mut(req.topic, req.partition)?;
             let out = part.produce(&req)?;
-            let durable = part.is_durable(out.last_offset);
+            if let Some(me) = me {
+                // A leader alone in its ISR commits at once.
+                let leo = part.end_offset();
+                part.replica.advance_hw(me, leo);
+            }
+            let durable = part.is_committed(out.last_offset);
             Ok((req, out, durable))
         });
         match result {
@@ -363,20 +387,25 @@ impl Broker {
                     let left = (req.max_bytes as usize).saturating_sub(total);
                     // Past the byte budget, later partitions get nothing this time
                     // (but the first partition with data always gets a batch).
-                    let view = if left == 0 && total > 0 {
+                    let hw = p.high_watermark();
+                    // Consumers read below the high watermark only.
+                    // Between the watermark and the log end: nothing yet (past
+                    // the log end the fetch below says out of range).
+                    let waiting = fp.offset >= hw && fp.offset <= r.end_offset();
+                    let view = if (left == 0 && total > 0) || waiting {
                         None
                     } else {
-                        Some(r.fetch(fp.offset, left.max(1))?)
+                        Some(r.fetch(fp.offset, left.max(1))?.below(hw))
                     };
-                    Ok((r, view))
+                    Ok((r, view, hw))
                 });
             match res {
-                Ok((r, view)) => {
+                Ok((r, view, hw)) => {
                     let len = view.as_ref().map_or(0, |v| v.bytes().len());
                     total += len;
                     parts.push(FetchedPartition {
                         error: None,
-                        high_watermark: r.end_offset(),
+                        high_watermark: hw,
                         log_start: r.start_offset(),
                         len: len as u32,
                     });
@@ -449,18 +478,32 @@ impl Broker {
     }
 
     pub fn list_offsets(&self, req: &ListOffsets) -> Result<ListedOffset, BrokerError> {
-        let r = self.topics.partition(&req.topic, req.partition)?.reader();
+        let p = self.topics.partition(&req.topic, req.partition)?;
+        let r = p.reader();
         let offset = match req.spec {
             OffsetSpec::Earliest => Some(r.start_offset()),
-            OffsetSpec::Latest => Some(r.end_offset()),
+            OffsetSpec::Latest => Some(p.high_watermark()),
             OffsetSpec::Timestamp(ts) => r.offset_for_timestamp(ts)?,
         };
         Ok(ListedOffset { offset })
     }
 
+    /// A new producer id. In a cluster each node hands out ids with its
+    /// node id in the top bits (`node << 40 | local`), so ids from different
+    /// brokers never collide on a partition.
     pub fn init_producer(&mut self) -> Result<ProducerIdentity, BrokerError> {
+        let local = self.producer_ids.next()?;
+        let producer_id = match self.node_id() {
+            Some(node) if local < (1 << 40) && node < (1 << 22) => ((node as i64) << 40) | local,
+            Some(_) => {
+                return Err(BrokerError::Storage(
+                    "producer ids exhausted for this node id".into(),
+                ))
+            }
+            None => local,
+        };
         Ok(ProducerIdentity {
-            producer_id: self.producer_ids.next()?,
+            producer_id,
             epoch: 0,
         })
     }
@@ -670,10 +713,16 @@ impl Broker {
         payload: &[u8],
     ) -> Result<Produced, BrokerError> {
         self.stats.produce_requests += 1;
-        let res = self
-            .topics
-            .partition_mut(topic, partition)
-            .and_then(|p| p.append(meta, payload));
+        let me = self.node_id();
+        let res = self.topics.partition_mut(topic, partition).and_then(|p| {
+            p.replica.check_produce(topic, partition, false, 1)?;
+            let out = p.append(meta, payload)?;
+            if let Some(me) = me {
+                let leo = p.end_offset();
+                p.replica.advance_hw(me, leo);
+            }
+            Ok(out)
+        });
         match &res {
             Err(_) => self.stats.produce_errors += 1,
             Ok(out) if out.duplicate => self.stats.duplicates += 1,
@@ -695,7 +744,7 @@ impl Broker {
         offset: u64,
     ) -> Result<bool, BrokerError> {
         let p = self.topics.partition(topic, partition)?;
-        if p.is_durable(offset) {
+        if p.is_committed(offset) {
             return Ok(true);
         }
         match p.flush_error() {
@@ -715,11 +764,12 @@ impl Broker {
     ) -> Result<(FetchView, u64, u64), BrokerError> {
         let p = self.topics.partition(topic, partition)?;
         let r = p.reader();
-        let view = r.fetch(offset, max_bytes.max(1))?;
+        let hw = p.high_watermark();
+        let view = r.fetch(offset.min(hw), max_bytes.max(1))?.below(hw);
         p.note_fetched(view.bytes().len());
         self.stats.fetch_requests += 1;
         self.stats.bytes_out += view.bytes().len() as u64;
-        Ok((view, r.start_offset(), r.end_offset()))
+        Ok((view, r.start_offset(), hw))
     }
 
     pub fn topic_config(&self, topic: &str) -> Result<&TopicConfig, BrokerError> {
@@ -728,8 +778,8 @@ impl Broker {
 
     /// A partition's log start and end offsets.
     pub fn log_bounds(&self, topic: &str, partition: u32) -> Result<(u64, u64), BrokerError> {
-        let r = self.topics.partition(topic, partition)?.reader();
-        Ok((r.start_offset(), r.end_offset()))
+        let p = self.topics.partition(topic, partition)?;
+        Ok((p.reader().start_offset(), p.high_watermark()))
     }
 
     /// Largest uncompressed batch the broker inflates to check it.
@@ -782,6 +832,7 @@ impl Broker {
     /// and runs retention.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<(Deferred, Vec<u8>)>) {
         out.append(&mut self.ready);
+        self.cluster_tick(now, out);
         let topics = &self.topics;
         let offsets = &self.offsets;
         let mut i = 0;
@@ -791,7 +842,7 @@ impl Broker {
                 AckOn::Offsets => (offsets.is_durable(a.last_offset), offsets.flush_error()),
                 AckOn::Partition { topic, partition } => {
                     match topics.partition(topic, *partition) {
-                        Ok(p) => (p.is_durable(a.last_offset), p.flush_error()),
+                        Ok(p) => (p.is_committed(a.last_offset), p.flush_error()),
                         Err(e) => (false, Some(e.to_string())),
                     }
                 }
@@ -842,6 +893,57 @@ impl Broker {
         if now.duration_since(self.last_retention) >= self.cfg.retention_check {
             self.last_retention = now;
             self.run_retention();
+        }
+    }
+
+    /// Something new became visible to consumers (an append, or a high
+    /// watermark that moved): held fetches look again.
+    pub(crate) fn note_visible(&mut self) {
+        self.appends += 1;
+    }
+
+    /// Answers `acks=all` produces waiting on partitions this broker no
+    /// longer leads: whether their batches survive is the new leader's to
+    /// say, so the producer retries there (idempotence dedups).
+    pub(crate) fn fail_acks_not_led(&mut self) {
+        let mut i = 0;
+        while i < self.acks.len() {
+            let lost = match &self.acks[i].on {
+                AckOn::Partition { topic, partition } => self
+                    .topics
+                    .partition(topic, *partition)
+                    .ok()
+                    .filter(|p| {
+                        !matches!(
+                            p.replica.role,
+                            crate::replication::Role::Leader(_) | crate::replication::Role::Single
+                        )
+                    })
+                    .map(|p| (topic.clone(), *partition, p.replica.leader_epoch())),
+                AckOn::Offsets => None,
+            };
+            match lost {
+                Some((topic, partition, _)) => {
+                    let a = self.acks.swap_remove(i);
+                    let leader = self.cluster.as_ref().and_then(|c| {
+                        c.control
+                            .meta()
+                            .topics
+                            .get(&topic)?
+                            .partitions
+                            .get(partition as usize)?
+                            .leader
+                    });
+                    let e = BrokerError::NotLeader {
+                        topic,
+                        partition,
+                        leader,
+                    };
+                    self.ready
+                        .push((a.call, encode_result::<Produced>(&Err(e))));
+                }
+                None => i += 1,
+            }
         }
     }
 

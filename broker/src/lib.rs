@@ -30,6 +30,7 @@ pub mod partition;
 mod producer_ids;
 pub mod protocol;
 pub mod records;
+pub mod replication;
 pub mod security;
 pub mod service;
 pub mod topics;

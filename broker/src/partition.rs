@@ -8,11 +8,12 @@
 //! the whole log.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use neo_storage::{BatchMeta, FsyncPolicy, Log, LogConfig, LogReader};
 
 use crate::protocol::{BrokerError, Produce, Produced};
+use crate::replication::{EpochCache, Replica};
 
 /// Batches remembered per producer for dedup (Kafka keeps five too: a
 /// producer has at most five batches in flight per partition).
@@ -42,9 +43,13 @@ struct ProducerState {
     last_ms: i64,
 }
 
-/// A partition's log plus its producer table.
+/// A partition's log plus its producer table and replication state.
 pub struct Partition {
     log: Log,
+    dir: PathBuf,
+    /// Its role in the cluster and high watermark ([`Replica::single`] on a
+    /// broker without a cluster: the log end is the high watermark).
+    pub replica: Replica,
     producers: HashMap<i64, ProducerState>,
     fsync: FsyncPolicy,
     appends: u64,
@@ -78,6 +83,8 @@ impl Partition {
         }
         let mut p = Self {
             log,
+            dir: dir.to_path_buf(),
+            replica: Replica::single(),
             producers: HashMap::new(),
             fsync,
             appends: 0,
@@ -240,10 +247,77 @@ impl Partition {
         )
     }
 
-    /// Whether `last_offset` may be acknowledged to an `acks=all` producer:
-    /// durable under the fsync policy (with `never`, once written).
+    /// Whether `last_offset` is durable here under the fsync policy (with
+    /// `never`, once written).
     pub fn is_durable(&self, last_offset: u64) -> bool {
         self.fsync == FsyncPolicy::Never || self.log.durable_end() > last_offset
+    }
+
+    /// Whether `last_offset` may be acknowledged to an `acks=all` producer:
+    /// durable here and below the high watermark (on every in-sync replica).
+    pub fn is_committed(&self, last_offset: u64) -> bool {
+        self.is_durable(last_offset) && self.high_watermark() > last_offset
+    }
+
+    /// Consumers read below this offset.
+    pub fn high_watermark(&self) -> u64 {
+        self.replica.high_watermark(self.log.end_offset())
+    }
+
+    pub fn end_offset(&self) -> u64 {
+        self.log.end_offset()
+    }
+
+    /// Makes this partition a cluster replica: its epoch history is loaded
+    /// from its directory; the metadata then gives it a role.
+    pub fn join_cluster(&mut self) -> Result<(), BrokerError> {
+        let epochs = EpochCache::load(&self.dir, self.log.end_offset())?;
+        self.replica = Replica::clustered(epochs);
+        Ok(())
+    }
+
+    /// Follower: appends a batch copied from the leader's log, recording a
+    /// new leader epoch first, and replays its producer state so a retry
+    /// reaching this replica once it leads is still recognised.
+    pub fn append_replicated(&mut self, batch: &[u8]) -> Result<(), BrokerError> {
+        let h = neo_storage::batch::validate(batch, usize::MAX / 2)
+            .map_err(|e| BrokerError::CorruptBatch(e.describe().into()))?;
+        if self
+            .replica
+            .epochs
+            .latest()
+            .is_none_or(|(e, _)| h.leader_epoch > e)
+        {
+            self.replica.epochs.assign(h.leader_epoch, h.base_offset)?;
+        }
+        self.log.append_raw(batch)?;
+        self.bytes_in += (batch.len() - neo_storage::batch::HEADER_LEN) as u64;
+        if h.meta.producer_id >= 0 {
+            self.remember(&h.meta, h.base_offset, h.last_offset(), now_ms());
+        }
+        Ok(())
+    }
+
+    /// Follower: cuts the log at `offset` where it diverged from the leader's;
+    /// the producer table is rebuilt from what remains.
+    pub fn truncate_replica(&mut self, offset: u64) -> Result<u64, BrokerError> {
+        let end = self.log.truncate_to(offset)?;
+        self.replica.epochs.truncate(end)?;
+        self.replica.cap_hw(end);
+        self.producers.clear();
+        self.replay_producers()?;
+        Ok(end)
+    }
+
+    /// The epoch of the last batch in the log, for a follower's fetch.
+    pub fn last_epoch(&self) -> Option<u32> {
+        let end = self.log.end_offset();
+        (end > self.log.start_offset()).then(|| self.replica.epochs.epoch_at(end - 1).unwrap_or(0))
+    }
+
+    /// Leader: stamps batches appended from now on with `epoch`.
+    pub fn set_leader_epoch(&mut self, epoch: u32) {
+        self.log.set_leader_epoch(epoch);
     }
 
     /// A sync failure that stops the durable end from advancing.

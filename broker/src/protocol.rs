@@ -109,6 +109,33 @@ pub enum BrokerError {
         operation: String,
         resource: String,
     },
+    /// This broker does not lead the partition (now); `leader` is the one
+    /// it knows of. Refresh the metadata and retry there.
+    #[error("this broker does not lead {topic}/{partition} (leader: {leader:?})")]
+    NotLeader {
+        topic: String,
+        partition: u32,
+        leader: Option<u64>,
+    },
+    /// `acks=all` needs more in-sync replicas than the partition has now.
+    #[error("{topic}/{partition} has {in_sync} in-sync replicas; acks=all needs {required}")]
+    NotEnoughReplicas {
+        topic: String,
+        partition: u32,
+        in_sync: u32,
+        required: u32,
+    },
+    /// A replica fetch for another leader epoch than the leader's.
+    #[error("{topic}/{partition}: leader epoch {got}, the partition is at {current}")]
+    StaleLeaderEpoch {
+        topic: String,
+        partition: u32,
+        current: u32,
+        got: u32,
+    },
+    /// The controller quorum refused or could not be reached.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 impl BrokerError {
@@ -116,7 +143,13 @@ impl BrokerError {
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
-            Self::RebalanceInProgress | Self::Storage(_) | Self::OutOfOrderSequence { .. }
+            Self::RebalanceInProgress
+                | Self::Storage(_)
+                | Self::OutOfOrderSequence { .. }
+                | Self::NotLeader { .. }
+                | Self::NotEnoughReplicas { .. }
+                | Self::StaleLeaderEpoch { .. }
+                | Self::Cluster(_)
         )
     }
 }
@@ -209,6 +242,16 @@ pub struct TopicConfig {
     /// The broker accepts a batch in any codec it knows and checks it.
     pub codec: String,
     pub fsync: Fsync,
+    /// Copies of each partition (a cluster's brokers; 1 on a single node).
+    #[serde(default = "one")]
+    pub replication_factor: u16,
+    /// In-sync replicas an `acks=all` produce needs, the leader included.
+    #[serde(default = "one")]
+    pub min_insync_replicas: u16,
+}
+
+fn one() -> u16 {
+    1
 }
 
 impl Default for TopicConfig {
@@ -222,6 +265,8 @@ impl Default for TopicConfig {
             max_batch_bytes: 8 << 20,
             codec: "none".into(),
             fsync: Fsync::IntervalMs(5),
+            replication_factor: 1,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -236,7 +281,7 @@ pub struct CreateTopic {
 }
 
 /// Topic setting names, as Kafka spells them where Kafka has one.
-pub const TOPIC_KEYS: [&str; 8] = [
+pub const TOPIC_KEYS: [&str; 10] = [
     "partitions",
     "retention.bytes",
     "retention.ms",
@@ -245,6 +290,8 @@ pub const TOPIC_KEYS: [&str; 8] = [
     "max.message.bytes",
     "compression.type",
     "fsync",
+    "replication.factor",
+    "min.insync.replicas",
 ];
 
 fn opt_u64(v: &str) -> Result<Option<u64>, String> {
@@ -284,6 +331,16 @@ impl TopicConfig {
                 }
             }
             "fsync" => self.fsync = value.parse()?,
+            "replication.factor" => {
+                self.replication_factor = num(value)?
+                    .try_into()
+                    .map_err(|_| "replication.factor over 65535")?
+            }
+            "min.insync.replicas" => {
+                self.min_insync_replicas = num(value)?
+                    .try_into()
+                    .map_err(|_| "min.insync.replicas over 65535")?
+            }
             _ => {
                 return Err(format!(
                     "unknown topic setting `{key}` (known: {})",
@@ -305,6 +362,8 @@ impl TopicConfig {
             self.max_batch_bytes.to_string(),
             self.codec.clone(),
             self.fsync.to_string(),
+            self.replication_factor.to_string(),
+            self.min_insync_replicas.to_string(),
         ];
         TOPIC_KEYS.iter().map(|k| k.to_string()).zip(v).collect()
     }

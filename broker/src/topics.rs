@@ -84,6 +84,15 @@ pub fn validate_config(c: &TopicConfig) -> Result<(), BrokerError> {
     if c.fsync == Fsync::IntervalMs(0) {
         return bad("fsync interval must be > 0 ms".into());
     }
+    if c.replication_factor == 0 || c.min_insync_replicas == 0 {
+        return bad("replication.factor and min.insync.replicas must be >= 1".into());
+    }
+    if c.min_insync_replicas > c.replication_factor {
+        return bad(format!(
+            "min.insync.replicas {} exceeds replication.factor {}",
+            c.min_insync_replicas, c.replication_factor
+        ));
+    }
     log_config(c)
         .validate()
         .map_err(|e| BrokerError::InvalidConfig(e.to_string()))

@@ -5,6 +5,7 @@
 //! `users` and `acl` edit the broker's credential and ACL files.
 
 pub mod acl;
+pub mod cluster;
 pub mod consume;
 pub mod groups;
 pub mod produce;
@@ -25,7 +26,8 @@ use neo_transports::tls::{ClientTls, ClientTlsSettings};
 /// Where the broker is.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BrokerArgs {
-    /// Broker address (host:port).
+    /// Broker address (host:port); for a cluster, several comma-separated:
+    /// the first reachable one is used, and leaders are found from there.
     #[arg(
         long,
         short = 'b',
@@ -58,16 +60,29 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    pub fn addr(&self) -> anyhow::Result<SocketAddr> {
+    /// Every address `--broker` names, in order.
+    pub fn addrs(&self) -> anyhow::Result<Vec<SocketAddr>> {
         self.broker
-            .to_socket_addrs()
-            .with_context(|| format!("resolving the broker address `{}`", self.broker))?
-            .next()
-            .with_context(|| format!("`{}` resolves to no address", self.broker))
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                b.to_socket_addrs()
+                    .with_context(|| format!("resolving the broker address `{b}`"))?
+                    .next()
+                    .with_context(|| format!("`{b}` resolves to no address"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .and_then(|v| match v.is_empty() {
+                true => bail!("--broker names no address"),
+                false => Ok(v),
+            })
     }
 
     pub fn connect_config(&self) -> anyhow::Result<ConnectConfig> {
-        let mut c = ConnectConfig::new(self.addr()?);
+        let all = self.addrs()?;
+        let mut c = ConnectConfig::new(all[0]);
+        c.bootstrap = all[1..].to_vec();
         c.request_timeout = Duration::from_millis(self.timeout_ms.max(1));
         if let Some(user) = &self.user {
             let mechanism =

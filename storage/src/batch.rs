@@ -16,7 +16,8 @@
 //! 40     8    producer_id      i64, -1 if none
 //! 48     2    producer_epoch   i16
 //! 50     4    base_sequence    i32, idempotence sequence of the first record
-//! 54    10    reserved         zero
+//! 54     4    leader_epoch     u32, epoch of the partition leader that appended it
+//! 58     6    reserved         zero
 //! 64     ..   payload
 //! ```
 
@@ -58,6 +59,9 @@ pub struct BatchHeader {
     pub base_offset: u64,
     pub batch_len: u32,
     pub crc: u32,
+    /// The partition leader epoch the batch was appended in (0 on a
+    /// single node); replicas find where their logs diverge by it.
+    pub leader_epoch: u32,
     pub meta: BatchMeta,
 }
 
@@ -87,8 +91,14 @@ pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
     d.finalize() as u32
 }
 
-/// Writes the header for `payload` at `base_offset`, CRC included.
-pub fn encode_header(base_offset: u64, meta: &BatchMeta, payload: &[u8]) -> [u8; HEADER_LEN] {
+/// Writes the header for `payload` at `base_offset`, appended in
+/// `leader_epoch`, CRC included.
+pub fn encode_header(
+    base_offset: u64,
+    leader_epoch: u32,
+    meta: &BatchMeta,
+    payload: &[u8],
+) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     let len = (HEADER_LEN + payload.len()) as u32;
     h[0..8].copy_from_slice(&base_offset.to_le_bytes());
@@ -102,6 +112,7 @@ pub fn encode_header(base_offset: u64, meta: &BatchMeta, payload: &[u8]) -> [u8;
     h[40..48].copy_from_slice(&meta.producer_id.to_le_bytes());
     h[48..50].copy_from_slice(&meta.producer_epoch.to_le_bytes());
     h[50..54].copy_from_slice(&meta.base_sequence.to_le_bytes());
+    h[54..58].copy_from_slice(&leader_epoch.to_le_bytes());
     let crc = crc32c_parts(&[&h[0..12], &h[16..], payload]);
     h[12..16].copy_from_slice(&crc.to_le_bytes());
     h
@@ -163,6 +174,7 @@ pub fn parse_header(buf: &[u8], max_batch: usize) -> Result<BatchHeader, BatchEr
         base_offset: u64_at(h, 0),
         batch_len,
         crc: u32_at(h, 12),
+        leader_epoch: u32_at(h, 54),
         meta,
     })
 }
@@ -207,10 +219,13 @@ mod tests {
             ..BatchMeta::simple(5, 1000)
         };
         let payload = b"records";
-        let mut b = encode_header(42, &meta, payload).to_vec();
+        let mut b = encode_header(42, 9, &meta, payload).to_vec();
         b.extend_from_slice(payload);
         let h = validate(&b, 1 << 20).unwrap();
-        assert_eq!((h.base_offset, h.last_offset(), h.meta), (42, 46, meta));
+        assert_eq!(
+            (h.base_offset, h.last_offset(), h.leader_epoch, h.meta),
+            (42, 46, 9, meta)
+        );
         for i in 0..b.len() {
             let mut c = b.clone();
             c[i] ^= 0x10;

@@ -22,6 +22,8 @@ pub enum StorageError {
     Quarantined { from: u64, to: u64 },
     #[error("batch of {len} bytes exceeds the maximum of {max}")]
     BatchTooLarge { len: usize, max: usize },
+    #[error("a replicated batch starts at offset {got}, not at the log end {expected}")]
+    OffsetMismatch { expected: u64, got: u64 },
     #[error("invalid batch: {0}")]
     InvalidBatch(&'static str),
     #[error("invalid configuration: {0}")]

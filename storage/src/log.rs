@@ -68,6 +68,19 @@ impl FetchView {
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
+    /// Only the batches that end below `limit` (a replicated partition's
+    /// high watermark: consumers never see past it).
+    pub fn below(mut self, limit: u64) -> Self {
+        let mut keep = 0;
+        for (h, _) in self.batches() {
+            if h.last_offset() >= limit {
+                break;
+            }
+            keep += h.batch_len as usize;
+        }
+        self.end = self.start + keep;
+        self
+    }
 }
 
 struct Active {
@@ -85,6 +98,8 @@ pub struct Log {
     reader: LogReader,
     active: Active,
     flusher: Flusher,
+    /// Stamped into every batch [`Log::append`] writes.
+    leader_epoch: u32,
 }
 
 fn now_ms() -> i64 {
@@ -148,6 +163,7 @@ impl Log {
                 reader: LogReader { shared },
                 active,
                 flusher,
+                leader_epoch: 0,
             },
             report,
         ))
@@ -216,6 +232,12 @@ impl Log {
         self.flusher.error()
     }
 
+    /// The partition leader epoch stamped into batches appended from now on
+    /// (a replica's own appends; [`Log::append_raw`] keeps the leader's).
+    pub fn set_leader_epoch(&mut self, epoch: u32) {
+        self.leader_epoch = epoch;
+    }
+
     /// Appends one batch; the log assigns its offsets. No allocation.
     pub fn append(&mut self, meta: &BatchMeta, payload: &[u8]) -> Result<AppendInfo> {
         if meta.record_count == 0 {
@@ -230,13 +252,49 @@ impl Log {
                 max,
             });
         }
+        let base = self.reader.shared.end.load(Ordering::Acquire);
+        let header = batch::encode_header(base, self.leader_epoch, meta, payload);
+        self.write_batch(&header, payload, meta.record_count, meta.max_timestamp)
+    }
+
+    /// Appends a batch exactly as another replica's log holds it (header
+    /// included: offsets, leader epoch and CRC are kept). It must start at
+    /// this log's end and pass its checksum.
+    pub fn append_raw(&mut self, bytes: &[u8]) -> Result<AppendInfo> {
+        let max = self.reader.shared.cfg.max_batch;
+        let h =
+            batch::validate(bytes, max).map_err(|e| StorageError::InvalidBatch(e.describe()))?;
+        if h.batch_len as usize != bytes.len() {
+            return Err(StorageError::InvalidBatch(
+                "bytes after the batch's declared length",
+            ));
+        }
+        let end = self.reader.shared.end.load(Ordering::Acquire);
+        if h.base_offset != end {
+            return Err(StorageError::OffsetMismatch {
+                expected: end,
+                got: h.base_offset,
+            });
+        }
+        let (header, payload) = bytes.split_at(HEADER_LEN);
+        let header: &[u8; HEADER_LEN] = header.try_into().expect("split at the header length");
+        self.write_batch(header, payload, h.meta.record_count, h.meta.max_timestamp)
+    }
+
+    /// Writes a batch whose header is made, at the log's end, and publishes it.
+    fn write_batch(
+        &mut self,
+        header: &[u8; HEADER_LEN],
+        payload: &[u8],
+        record_count: u32,
+        max_timestamp: i64,
+    ) -> Result<AppendInfo> {
         let len = (HEADER_LEN + payload.len()) as u64;
         self.maybe_roll(len)?;
         let shared = &self.reader.shared;
         let a = &mut self.active;
         let base = shared.end.load(Ordering::Acquire);
-        let header = batch::encode_header(base, meta, payload);
-        if let Err(e) = write_all_vectored(&a.file, &header, payload) {
+        if let Err(e) = write_all_vectored(&a.file, header, payload) {
             // Nothing was published; rewind so the next append overwrites.
             let _ = (&*a.file).seek(SeekFrom::Start(a.pos));
             return Err(crate::error::io_err(
@@ -248,16 +306,16 @@ impl Log {
         if a.since_index >= shared.cfg.index_interval {
             a.index.append_offset(rel, a.pos as u32)?;
             a.segment.indexes.push_offset(rel, a.pos as u32);
-            if meta.max_timestamp > a.max_ts {
-                a.index.append_time(meta.max_timestamp, rel)?;
-                a.segment.indexes.push_time(meta.max_timestamp, rel);
+            if max_timestamp > a.max_ts {
+                a.index.append_time(max_timestamp, rel)?;
+                a.segment.indexes.push_time(max_timestamp, rel);
             }
             a.since_index = 0;
         }
         a.pos += len;
         a.since_index += len;
-        a.max_ts = a.max_ts.max(meta.max_timestamp);
-        let next = base + meta.record_count as u64;
+        a.max_ts = a.max_ts.max(max_timestamp);
+        let next = base + record_count as u64;
         a.segment.publish(a.pos, next, a.max_ts);
         shared.end.store(next, Ordering::Release);
         self.flusher.written(&a.file, next);

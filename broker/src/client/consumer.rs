@@ -431,6 +431,12 @@ impl<T: Transport> Consumer<T> {
                         self.positions.insert(tp, at);
                         continue;
                     }
+                    // Leadership moved: the next fetch goes to the new leader
+                    // (all assigned partitions follow it: one connection).
+                    BrokerError::NotLeader { .. } => {
+                        self.conn.follow_leader(&fp.topic, fp.partition);
+                        continue;
+                    }
                     e => return Err(e.into()),
                 }
             }

@@ -94,6 +94,8 @@ pub struct ConnectConfig {
     pub credits: u32,
     /// Authenticate each new connection with SASL before any other call.
     pub auth: Option<ClientAuth>,
+    /// Other brokers of a cluster, tried in turn when `addr` cannot be reached.
+    pub bootstrap: Vec<SocketAddr>,
 }
 
 /// SASL credentials for the Neo protocol (SCRAM keeps the password off the
@@ -122,6 +124,7 @@ impl ConnectConfig {
             request_timeout: Duration::from_secs(30),
             credits: 64,
             auth: None,
+            bootstrap: Vec::new(),
         }
     }
 }
@@ -132,7 +135,18 @@ pub struct Connection<T: Transport> {
     cfg: ConnectConfig,
     conn: Option<ConnId>,
     scratch: Vec<u8>,
+    /// A partition whose leader the next connection should reach (after a
+    /// not-leader answer): the metadata says where it is.
+    find_leader: Option<(String, u32)>,
+    /// Which of `addr` + `bootstrap` the next connect tries.
+    next_addr: usize,
+    /// Answers to pipelined calls that finished while this connection
+    /// waited for something else (a connect, a metadata lookup).
+    stray: Vec<Stray>,
 }
+
+/// A call's outcome taken while the caller was not polling.
+pub type Stray = (neo_transports::rpc::CallId, Result<Vec<u8>, RpcError>);
 
 /// Closing on drop lets the close reach the broker: over the raw-frame
 /// transports the engine sends it from its poll, and a client that reuses
@@ -174,17 +188,116 @@ impl<T: Transport> Connection<T> {
             cfg,
             conn: None,
             scratch: Vec::new(),
+            find_leader: None,
+            next_addr: 0,
+            stray: Vec::new(),
         };
         c.ensure()?;
         Ok(c)
     }
 
-    /// The connection, reconnecting first if it dropped.
+    /// After a not-leader answer for `topic`/`partition`: the connection is
+    /// dropped, and the next one asks the metadata for the leader and goes
+    /// there.
+    pub fn follow_leader(&mut self, topic: &str, partition: u32) {
+        self.find_leader = Some((topic.into(), partition));
+        if let Some(c) = self.conn.take() {
+            self.rpc.close(c);
+        }
+    }
+
+    /// The connection, reconnecting first if it dropped: to the broker it
+    /// used, else to the next of the bootstrap brokers; then, if a leader is
+    /// wanted, to the broker the metadata names.
     pub fn ensure(&mut self) -> Result<ConnId, ClientError> {
         if let Some(c) = self.conn {
             return Ok(c);
         }
-        let c = self.rpc.connect(self.cfg.addr, self.cfg.connect_timeout)?;
+        self.open_any()?;
+        if let Some((topic, partition)) = self.find_leader.take() {
+            if let Some(addr) = self.leader_addr(&topic, partition) {
+                if addr != self.cfg.addr {
+                    if let Some(c) = self.conn.take() {
+                        self.rpc.close(c);
+                    }
+                    self.cfg.addr = addr;
+                    self.next_addr = 0;
+                    self.open_one(addr)?;
+                }
+            }
+        }
+        self.conn.ok_or(ClientError::Rpc(RpcError::NotConnected))
+    }
+
+    /// Where the metadata says a partition's leader is.
+    fn leader_addr(&mut self, topic: &str, partition: u32) -> Option<SocketAddr> {
+        use crate::replication::wire::{Metadata, MetadataRequest};
+        let req = MetadataRequest {
+            topics: vec![topic.into()],
+        };
+        let body = postcard::to_stdvec(&req).ok()?;
+        let conn = self.conn?;
+        let mut out = Vec::new();
+        let stray = &mut self.stray;
+        let r = self.rpc.call_into_with(
+            conn,
+            method_id(crate::replication::METHOD_METADATA),
+            &body,
+            Some(self.cfg.request_timeout),
+            &mut out,
+            &mut |id, r| stray.push((id, r.map(<[u8]>::to_vec))),
+        );
+        if let Err(e) = &r {
+            self.note_error(e);
+        }
+        r.ok()?;
+        let md: Metadata = decode_answer(&out).ok()?;
+        let leader = md
+            .topics
+            .iter()
+            .find(|t| t.name == topic)?
+            .partitions
+            .get(partition as usize)?
+            .leader?;
+        let b = md.brokers.iter().find(|b| b.id == leader)?;
+        std::net::ToSocketAddrs::to_socket_addrs(&b.addr)
+            .ok()?
+            .next()
+    }
+
+    /// Connects to `addr`, then each bootstrap broker in turn.
+    fn open_any(&mut self) -> Result<(), ClientError> {
+        let mut all = vec![self.cfg.addr];
+        all.extend(self.cfg.bootstrap.iter().filter(|a| **a != self.cfg.addr));
+        let mut last = None;
+        for k in 0..all.len() {
+            let addr = all[(self.next_addr + k) % all.len()];
+            match self.open_one(addr) {
+                Ok(()) => {
+                    self.next_addr = (self.next_addr + k) % all.len();
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        self.next_addr = (self.next_addr + 1) % all.len();
+        Err(last.unwrap_or(ClientError::Rpc(RpcError::NotConnected)))
+    }
+
+    /// Outcomes of pipelined calls that finished while this connection
+    /// waited (see [`Stray`]); a pipelining caller reaps them with its own.
+    pub fn take_stray(&mut self) -> Vec<Stray> {
+        std::mem::take(&mut self.stray)
+    }
+
+    fn open_one(&mut self, addr: SocketAddr) -> Result<(), ClientError> {
+        tracing::debug!(%addr, leader_for = ?self.find_leader, "connecting");
+        let stray = &mut self.stray;
+        let c = self
+            .rpc
+            .connect_with(addr, self.cfg.connect_timeout, &mut |id, r| {
+                stray.push((id, r.map(<[u8]>::to_vec)))
+            })?;
         self.conn = Some(c);
         if let Some(auth) = self.cfg.auth.clone() {
             if let Err(e) = self.authenticate(&auth) {
@@ -194,7 +307,7 @@ impl<T: Transport> Connection<T> {
                 return Err(e);
             }
         }
-        Ok(c)
+        Ok(())
     }
 
     /// Runs a SASL exchange on the new connection.
@@ -241,8 +354,9 @@ impl<T: Transport> Connection<T> {
         if let Some(c) = self.conn {
             return Ok(c);
         }
-        if self.cfg.auth.is_some() {
-            // Authentication must finish before any call is sent.
+        if self.cfg.auth.is_some() || self.find_leader.is_some() || !self.cfg.bootstrap.is_empty() {
+            // Authentication, a leader lookup or a bootstrap list: connect
+            // now, before any call is sent.
             return self.ensure();
         }
         let c = self.rpc.connect_async(self.cfg.addr)?;

@@ -280,11 +280,19 @@ impl<T: Transport> Producer<T> {
             part.open_tags.push(tag);
         }
         self.buffered += len;
-        if part.open.len() >= self.cfg.batch_bytes {
-            self.seal(i)?;
+        let full = part.open.len() >= self.cfg.batch_bytes;
+        // The record is queued: its fate comes in a delivery report. A
+        // broker out of reach now is retried by later polls; returning that
+        // as this send's error would make the caller send the record twice.
+        let moved = match full {
+            true => self.seal(i),
+            false => Ok(()),
         }
-        self.poll()?;
-        Ok(())
+        .and_then(|()| self.poll().map(drop));
+        match moved {
+            Err(e) if !e.is_retriable() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn seal(&mut self, i: usize) -> Result<(), ClientError> {
@@ -439,6 +447,12 @@ impl<T: Transport> Producer<T> {
         }
         let mut done: Vec<(CallId, Result<Produced, ClientError>)> =
             std::mem::take(&mut self.backlog);
+        for (id, r) in self.conn.take_stray() {
+            let r = r
+                .map_err(ClientError::Rpc)
+                .and_then(|b| decode_answer::<Produced>(&b));
+            done.push((id, r));
+        }
         let polled = self.conn.rpc().poll(&mut |id, r| {
             let r = r
                 .map_err(ClientError::Rpc)
@@ -470,6 +484,11 @@ impl<T: Transport> Producer<T> {
         };
         if let Err(ClientError::Rpc(e)) = &r {
             self.conn.note_error(e);
+        }
+        if let Err(ClientError::Broker(BrokerError::NotLeader { .. })) = &r {
+            let part = &self.parts[i];
+            let (t, p) = (part.topic.to_string(), part.partition);
+            self.conn.follow_leader(&t, p);
         }
         let part = &mut self.parts[i];
         let b = &mut part.queue[k];

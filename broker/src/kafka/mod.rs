@@ -446,5 +446,11 @@ pub(crate) fn error_code(e: &BrokerError) -> i16 {
         BrokerError::Storage(_) => 56,
         BrokerError::Authentication(_) => 58,
         BrokerError::NotAuthorized { .. } => 29,
+        // NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, FENCED_LEADER_EPOCH,
+        // and the controller unreachable: REQUEST_TIMED_OUT (retriable).
+        BrokerError::NotLeader { .. } => 6,
+        BrokerError::NotEnoughReplicas { .. } => 19,
+        BrokerError::StaleLeaderEpoch { .. } => 74,
+        BrokerError::Cluster(_) => 7,
     }
 }

@@ -39,14 +39,18 @@ impl SharedAccess {
 }
 
 /// The handler-time histogram of one method.
-fn timer(method: &str) -> prometheus::Histogram {
+pub(super) fn timer(method: &str) -> prometheus::Histogram {
     crate::metrics::global()
         .rpc_seconds
         .with_label_values(&[method])
 }
 
 /// Sends `body` now, or holds it while the connection is throttled.
-fn answer(call: &mut Call<'_>, access: &SharedAccess, body: &[u8]) -> Result<(), SendError> {
+pub(super) fn answer(
+    call: &mut Call<'_>,
+    access: &SharedAccess,
+    body: &[u8],
+) -> Result<(), SendError> {
     if !access.active {
         return call.reply(body);
     }
@@ -119,25 +123,7 @@ pub fn register<T: Transport>(
     b: &SharedBroker,
     acc: &SharedAccess,
 ) -> Result<(), String> {
-    simple(
-        s,
-        b,
-        acc,
-        method::CREATE_TOPIC,
-        |a, c, r: &CreateTopic| {
-            a.check(c, Op::Create, R::Cluster, crate::kafka::CLUSTER)
-                .or_else(|_| topic(a, c, Op::Create, &r.name))
-        },
-        |b, _, _, r: CreateTopic| b.create_topic(&r),
-    )?;
-    simple(
-        s,
-        b,
-        acc,
-        method::DELETE_TOPIC,
-        |a, c, r: &TopicName| topic(a, c, Op::Delete, &r.name),
-        |b, _, _, r: TopicName| b.delete_topic(&r.name),
-    )?;
+    super::cluster_methods::register(s, b, acc)?;
     simple(
         s,
         b,

@@ -22,6 +22,7 @@ use crate::protocol::BrokerError;
 use crate::security::Security;
 use methods::SharedAccess;
 
+mod cluster_methods;
 mod methods;
 
 /// Longest idle wait while answers are owed (acks waiting for the flusher).

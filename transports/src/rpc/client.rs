@@ -200,11 +200,23 @@ impl<T: Transport> Client<T> {
     }
 
     /// Connects and waits until the connection is up or `timeout` passes.
+    /// Calls on other connections that finish meanwhile are dropped: use
+    /// [`Client::connect_with`] when some may be in flight.
     pub fn connect(&mut self, addr: SocketAddr, timeout: Duration) -> Result<ConnId, RpcError> {
+        self.connect_with(addr, timeout, &mut |_, _| {})
+    }
+
+    /// [`Client::connect`] that hands calls finishing meanwhile to `others`.
+    pub fn connect_with(
+        &mut self,
+        addr: SocketAddr,
+        timeout: Duration,
+        others: &mut OnDone<'_>,
+    ) -> Result<ConnId, RpcError> {
         let conn = self.connect_async(addr)?;
         let deadline = Instant::now() + timeout;
         loop {
-            self.poll(&mut |_, _| {})?;
+            self.poll(others)?;
             let state = &self.book.conns[&conn];
             if state.connected {
                 return Ok(conn);

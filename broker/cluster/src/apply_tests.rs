@@ -1,0 +1,254 @@
+//! Tests of the apply rules, directly on [`apply`].
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn reg(id: NodeId) -> Command {
+    Command::RegisterBroker {
+        id,
+        addr: format!("10.0.0.{id}:9000"),
+        kafka_addr: None,
+    }
+}
+
+fn create(name: &str, partitions: u32, rf: u16) -> Command {
+    Command::CreateTopic {
+        name: name.into(),
+        partitions,
+        replication_factor: rf,
+        config: serde_json::json!({"retention": 1}),
+    }
+}
+
+fn cluster(n: u64) -> (ClusterMeta, u64) {
+    let mut m = ClusterMeta::default();
+    for id in 1..=n {
+        assert_eq!(apply(&mut m, id, &reg(id)), Ok(Reply::Done));
+    }
+    (m, n)
+}
+
+fn part<'a>(m: &'a ClusterMeta, t: &str, p: usize) -> &'a PartitionState {
+    &m.topics[t].partitions[p]
+}
+
+#[test]
+fn create_spreads_leaders_and_refuses_duplicates_and_too_few_brokers() {
+    let (mut m, _) = cluster(3);
+    let Ok(Reply::Topic(t)) = apply(&mut m, 10, &create("t", 3, 3)) else {
+        panic!("create failed")
+    };
+    let leaders: Vec<_> = t.partitions.iter().map(|p| p.leader).collect();
+    assert_eq!(leaders, vec![Some(1), Some(2), Some(3)]);
+    assert_eq!(t.partitions[1].replicas, vec![2, 3, 1]);
+    assert_eq!(t.partitions[1].isr, vec![2, 3, 1]);
+    assert_eq!(m.applied_index, 10);
+    assert_eq!(
+        apply(&mut m, 11, &create("t", 1, 1)),
+        Err(ClusterError::TopicExists("t".into()))
+    );
+    assert_eq!(
+        apply(&mut m, 12, &create("u", 1, 4)),
+        Err(ClusterError::NotEnoughBrokers {
+            alive: 3,
+            needed: 4
+        })
+    );
+    assert!(matches!(
+        apply(&mut m, 13, &create("u", 0, 1)),
+        Err(ClusterError::InvalidRequest(_))
+    ));
+    assert_eq!(m.applied_index, 13);
+    assert_eq!(
+        apply(&mut m, 14, &Command::DeleteTopic { name: "t".into() }),
+        Ok(Reply::Done)
+    );
+    assert_eq!(
+        apply(&mut m, 15, &Command::DeleteTopic { name: "t".into() }),
+        Err(ClusterError::UnknownTopic("t".into()))
+    );
+}
+
+#[test]
+fn fence_moves_leadership_within_isr_and_register_restores_offline_leader() {
+    let (mut m, _) = cluster(3);
+    apply(&mut m, 4, &create("t", 3, 2)).unwrap();
+    // p0: [1,2], p1: [2,3], p2: [3,1]
+    apply(&mut m, 5, &Command::FenceBroker { id: 1 }).unwrap();
+    assert!(m.brokers[&1].fenced);
+    let p0 = part(&m, "t", 0);
+    assert_eq!(
+        (
+            p0.leader,
+            p0.isr.clone(),
+            p0.leader_epoch,
+            p0.partition_epoch
+        ),
+        (Some(2), vec![2], 1, 1)
+    );
+    let p2 = part(&m, "t", 2);
+    assert_eq!(
+        (
+            p2.leader,
+            p2.isr.clone(),
+            p2.leader_epoch,
+            p2.partition_epoch
+        ),
+        (Some(3), vec![3], 0, 1)
+    );
+    assert_eq!(
+        part(&m, "t", 1).partition_epoch,
+        0,
+        "untouched partition keeps its epoch"
+    );
+    // Fencing the last ISR member takes the partition offline, ISR kept.
+    apply(&mut m, 6, &Command::FenceBroker { id: 2 }).unwrap();
+    let p0 = part(&m, "t", 0);
+    assert_eq!(
+        (p0.leader, p0.isr.clone(), p0.leader_epoch),
+        (None, vec![2], 2)
+    );
+    // Broker 1 comes back: not in p0's ISR, so p0 stays offline (no unclean election).
+    apply(&mut m, 7, &reg(1)).unwrap();
+    assert_eq!(part(&m, "t", 0).leader, None);
+    // Broker 2 comes back: leads p0 again with a new epoch.
+    apply(&mut m, 8, &reg(2)).unwrap();
+    let p0 = part(&m, "t", 0);
+    assert_eq!(
+        (p0.leader, p0.leader_epoch, p0.partition_epoch),
+        (Some(2), 3, 3)
+    );
+    assert!(!m.brokers[&2].fenced);
+    assert!(matches!(
+        apply(&mut m, 9, &Command::FenceBroker { id: 42 }),
+        Err(ClusterError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn alter_isr_checks_epochs_and_membership() {
+    let (mut m, _) = cluster(3);
+    apply(&mut m, 4, &create("t", 1, 3)).unwrap();
+    let req = |isr: Vec<NodeId>, le, pe| AlterIsr {
+        topic: "t".into(),
+        partition: 0,
+        leader: 1,
+        leader_epoch: le,
+        partition_epoch: pe,
+        isr,
+    };
+    assert!(matches!(
+        apply(&mut m, 5, &Command::AlterIsr(req(vec![1, 2], 0, 7))),
+        Err(ClusterError::StaleEpoch { .. })
+    ));
+    assert!(matches!(
+        apply(&mut m, 5, &Command::AlterIsr(req(vec![1, 2], 3, 0))),
+        Err(ClusterError::StaleEpoch { .. })
+    ));
+    assert!(matches!(
+        apply(&mut m, 5, &Command::AlterIsr(req(vec![2, 3], 0, 0))),
+        Err(ClusterError::InvalidIsr(_))
+    ));
+    assert!(matches!(
+        apply(&mut m, 5, &Command::AlterIsr(req(vec![1, 1], 0, 0))),
+        Err(ClusterError::InvalidIsr(_))
+    ));
+    assert!(matches!(
+        apply(&mut m, 5, &Command::AlterIsr(req(vec![1, 9], 0, 0))),
+        Err(ClusterError::InvalidIsr(_))
+    ));
+    let Ok(Reply::Partition(p)) = apply(&mut m, 6, &Command::AlterIsr(req(vec![1, 2], 0, 0)))
+    else {
+        panic!("shrink refused")
+    };
+    assert_eq!(
+        (p.isr, p.partition_epoch, p.leader_epoch),
+        (vec![1, 2], 1, 0)
+    );
+    apply(&mut m, 7, &Command::FenceBroker { id: 3 }).unwrap();
+    assert_eq!(part(&m, "t", 0).partition_epoch, 1, "3 was not in the ISR");
+    assert!(matches!(
+        apply(&mut m, 8, &Command::AlterIsr(req(vec![1, 2, 3], 0, 1))),
+        Err(ClusterError::InvalidIsr(_))
+    ));
+    apply(&mut m, 9, &reg(3)).unwrap();
+    apply(&mut m, 10, &Command::AlterIsr(req(vec![1, 2, 3], 0, 1))).unwrap();
+    assert_eq!(part(&m, "t", 0).isr, vec![1, 2, 3]);
+    let unknown = AlterIsr {
+        topic: "x".into(),
+        ..req(vec![1], 0, 2)
+    };
+    assert_eq!(
+        apply(&mut m, 11, &Command::AlterIsr(unknown)),
+        Err(ClusterError::UnknownTopic("x".into()))
+    );
+    let bad_part = AlterIsr {
+        partition: 5,
+        ..req(vec![1], 0, 2)
+    };
+    assert!(matches!(
+        apply(&mut m, 12, &Command::AlterIsr(bad_part)),
+        Err(ClusterError::UnknownPartition { .. })
+    ));
+}
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    let id = 1u64..=5;
+    prop_oneof![
+        id.clone().prop_map(reg),
+        id.clone().prop_map(|id| Command::FenceBroker { id }),
+        (0u8..3, 1u32..4, 1u16..4).prop_map(|(t, p, rf)| create(&format!("t{t}"), p, rf)),
+        (0u8..3).prop_map(|t| Command::DeleteTopic {
+            name: format!("t{t}")
+        }),
+        (
+            0u8..3,
+            0u32..3,
+            id.clone(),
+            0u32..4,
+            0u32..6,
+            proptest::collection::vec(id, 0..4)
+        )
+            .prop_map(
+                |(t, partition, leader, leader_epoch, partition_epoch, isr)| {
+                    Command::AlterIsr(AlterIsr {
+                        topic: format!("t{t}"),
+                        partition,
+                        leader,
+                        leader_epoch,
+                        partition_epoch,
+                        isr,
+                    })
+                }
+            ),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn random_commands_keep_invariants(cmds in proptest::collection::vec(arb_command(), 1..80)) {
+        let mut m = ClusterMeta::default();
+        for (i, cmd) in cmds.iter().enumerate() {
+            let before = m.clone();
+            let _ = apply(&mut m, i as u64 + 1, cmd);
+            prop_assert_eq!(m.applied_index, i as u64 + 1);
+            for (name, t) in &m.topics {
+                for (pi, p) in t.partitions.iter().enumerate() {
+                    prop_assert!(!p.isr.is_empty());
+                    if let Some(l) = p.leader {
+                        prop_assert!(p.isr.contains(&l), "leader {} not in isr {:?}", l, p.isr);
+                        prop_assert!(!m.brokers[&l].fenced, "fenced leader {}", l);
+                    }
+                    prop_assert!(p.isr.iter().all(|r| p.replicas.contains(r)));
+                    let Some(old) = before.topics.get(name).and_then(|t| t.partitions.get(pi)) else { continue };
+                    prop_assert!(p.leader_epoch >= old.leader_epoch && p.partition_epoch >= old.partition_epoch);
+                    prop_assert_eq!(p.leader_epoch != old.leader_epoch, p.leader != old.leader);
+                    if p != old {
+                        prop_assert!(p.partition_epoch > old.partition_epoch);
+                    }
+                }
+            }
+        }
+    }
+}

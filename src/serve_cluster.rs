@@ -1,0 +1,124 @@
+//! `neo serve`'s cluster flags: with `--node-id`, the node runs a member of
+//! the controller quorum (openraft, in `<data>/controller`) next to its
+//! broker, and the broker replicates its partitions (docs/replication.md).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use neo_broker::replication::link::{ClusterLink, LinkConfig};
+use neo_broker::Broker;
+use neo_cluster::{Controller, ControllerConfig};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// This node's id in the cluster (1, 2, 3 ...); turns clustering on.
+    #[arg(long, env = "NEO_NODE_ID", requires_all = ["controller_listen", "controller_voters"])]
+    pub node_id: Option<u64>,
+    /// Where this node's controller member listens (Raft and controller RPCs).
+    #[arg(long, env = "NEO_CONTROLLER_LISTEN")]
+    pub controller_listen: Option<SocketAddr>,
+    /// Every controller member, this one included: `1=10.0.0.1:7500,2=10.0.0.2:7500,3=...`.
+    #[arg(long, env = "NEO_CONTROLLER_VOTERS")]
+    pub controller_voters: Option<String>,
+    /// host:port other brokers and clients use for this broker's Neo listener
+    /// [default: the --listen address].
+    #[arg(long, env = "NEO_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// A follower that has not caught up with its leader for this long leaves
+    /// the in-sync replica set [default: 2000].
+    #[arg(long, env = "NEO_REPLICA_LAG_MAX_MS", default_value_t = 2000)]
+    pub replica_lag_max_ms: u64,
+    /// No heartbeat from a broker for this long and the controller fences it
+    /// (its partitions get new leaders) [default: 1500].
+    #[arg(long, env = "NEO_SESSION_TIMEOUT_MS", default_value_t = 1500)]
+    pub session_timeout_ms: u64,
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_voters(v: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
+    let mut out = BTreeMap::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .with_context(|| format!("controller voter `{part}`: expected id=host:port"))?;
+        let id: u64 = id
+            .parse()
+            .with_context(|| format!("controller voter `{part}`: id `{id}`"))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .with_context(|| format!("controller voter `{part}`: address `{addr}`"))?;
+        if out.insert(id, addr).is_some() {
+            bail!("controller voter {id} named twice");
+        }
+    }
+    if out.is_empty() {
+        bail!("--controller-voters names no voter");
+    }
+    Ok(out)
+}
+
+/// A running cluster membership; `leave` hands leaderships away first.
+pub struct Membership {
+    controller: Arc<Controller>,
+}
+
+impl Membership {
+    /// Starts this node's controller member and joins `broker` to the cluster.
+    pub fn start(
+        args: &ClusterArgs,
+        data_dir: &Path,
+        listen: SocketAddr,
+        kafka: Option<SocketAddr>,
+        broker: &Arc<Mutex<Broker>>,
+        transport: &str,
+    ) -> anyhow::Result<Option<Membership>> {
+        let Some(id) = args.node_id else {
+            return Ok(None);
+        };
+        if transport != "tcp" {
+            bail!("clustering replicates over TCP only for now; --transport {transport} with --node-id is not supported (docs/replication.md)");
+        }
+        let voters = parse_voters(args.controller_voters.as_deref().unwrap_or_default())?;
+        let ctl_listen = args
+            .controller_listen
+            .context("--node-id needs --controller-listen")?;
+        if voters.get(&id) != Some(&ctl_listen) {
+            bail!("--controller-voters must name this node ({id}) at its --controller-listen {ctl_listen}");
+        }
+        let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
+        let mut cfg = ControllerConfig::new(
+            id,
+            ctl_listen,
+            voters,
+            data_dir.join("controller"),
+            advertise,
+        );
+        cfg.kafka_addr = kafka.map(|k| k.to_string());
+        cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
+        let controller = Arc::new(
+            Controller::start(cfg)
+                .map_err(|e| anyhow::anyhow!("starting the controller member: {e}"))?,
+        );
+        let mut link = LinkConfig::new(id);
+        link.replica_lag_max = Duration::from_millis(args.replica_lag_max_ms);
+        ClusterLink::install(broker, controller.clone(), link)
+            .map_err(|e| anyhow::anyhow!("joining the cluster: {e}"))?;
+        tracing::info!(node_id = id, controller = %ctl_listen, "cluster member started");
+        Ok(Some(Membership { controller }))
+    }
+
+    /// Controlled shutdown: the controller fences this broker so its
+    /// partitions get new leaders now, not after the session timeout.
+    pub fn leave(self) {
+        match self.controller.controlled_shutdown(Duration::from_secs(3)) {
+            Ok(()) => tracing::info!("controlled shutdown: leaderships handed over"),
+            Err(e) => {
+                tracing::warn!(error = %e, "controlled shutdown failed; the session timeout will fence this broker")
+            }
+        }
+    }
+}
