@@ -359,7 +359,13 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         &args.cluster,
         &s.data_dir,
         addr,
-        kafka.as_ref().map(|k| k.local_addr()),
+        kafka.as_ref().map(|k| {
+            // What Kafka clients are told: the advertised name, else the bound address.
+            match s.kafka.as_ref().and_then(|c| c.advertised.clone()) {
+                Some((h, p)) => format!("{h}:{p}"),
+                None => k.local_addr().to_string(),
+            }
+        }),
         &broker,
         name,
     )?;

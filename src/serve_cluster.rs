@@ -38,8 +38,8 @@ pub struct ClusterArgs {
     pub session_timeout_ms: u64,
 }
 
-/// Parses `1=host:port,2=host:port`.
-pub fn parse_voters(v: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
+/// Parses `1=host:port,2=host:port` (host names are resolved at each dial).
+pub fn parse_voters(v: &str) -> anyhow::Result<BTreeMap<u64, String>> {
     let mut out = BTreeMap::new();
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (id, addr) = part
@@ -48,9 +48,11 @@ pub fn parse_voters(v: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
         let id: u64 = id
             .parse()
             .with_context(|| format!("controller voter `{part}`: id `{id}`"))?;
-        let addr: SocketAddr = addr
-            .parse()
-            .with_context(|| format!("controller voter `{part}`: address `{addr}`"))?;
+        match addr.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+            Some((h, Ok(_))) if !h.is_empty() => {}
+            _ => bail!("controller voter `{part}`: expected host:port, not `{addr}`"),
+        }
+        let addr = addr.to_string();
         if out.insert(id, addr).is_some() {
             bail!("controller voter {id} named twice");
         }
@@ -72,7 +74,7 @@ impl Membership {
         args: &ClusterArgs,
         data_dir: &Path,
         listen: SocketAddr,
-        kafka: Option<SocketAddr>,
+        kafka: Option<String>,
         broker: &Arc<Mutex<Broker>>,
         transport: &str,
     ) -> anyhow::Result<Option<Membership>> {
@@ -86,8 +88,8 @@ impl Membership {
         let ctl_listen = args
             .controller_listen
             .context("--node-id needs --controller-listen")?;
-        if voters.get(&id) != Some(&ctl_listen) {
-            bail!("--controller-voters must name this node ({id}) at its --controller-listen {ctl_listen}");
+        if !voters.contains_key(&id) {
+            bail!("--controller-voters does not name this node ({id})");
         }
         let advertise = args.advertise.clone().unwrap_or_else(|| listen.to_string());
         let mut cfg = ControllerConfig::new(
@@ -97,7 +99,7 @@ impl Membership {
             data_dir.join("controller"),
             advertise,
         );
-        cfg.kafka_addr = kafka.map(|k| k.to_string());
+        cfg.kafka_addr = kafka;
         cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
         let controller = Arc::new(
             Controller::start(cfg)

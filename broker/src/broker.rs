@@ -383,6 +383,7 @@ impl Broker {
                 .topics
                 .partition(&fp.topic, fp.partition)
                 .and_then(|p| {
+                    p.replica.check_leads(&fp.topic, fp.partition)?;
                     let r = p.reader();
                     let left = (req.max_bytes as usize).saturating_sub(total);
                     // Past the byte budget, later partitions get nothing this time
@@ -763,9 +764,16 @@ impl Broker {
         max_bytes: usize,
     ) -> Result<(FetchView, u64, u64), BrokerError> {
         let p = self.topics.partition(topic, partition)?;
+        p.replica.check_leads(topic, partition)?;
         let r = p.reader();
         let hw = p.high_watermark();
-        let view = r.fetch(offset.min(hw), max_bytes.max(1))?.below(hw);
+        // Between the watermark and the log end: an empty view (the fetch at
+        // the log end); past the log end: out of range, from the fetch.
+        let at = match offset >= hw && offset <= r.end_offset() {
+            true => r.end_offset(),
+            false => offset,
+        };
+        let view = r.fetch(at, max_bytes.max(1))?.below(hw);
         p.note_fetched(view.bytes().len());
         self.stats.fetch_requests += 1;
         self.stats.bytes_out += view.bytes().len() as u64;

@@ -14,9 +14,10 @@ pub struct ControllerConfig {
     pub node_id: NodeId,
     /// This member's controller RPC address (bound here).
     pub listen: SocketAddr,
-    /// Every member's controller address, this one included. Fixed: adding
-    /// or removing voters is not supported.
-    pub voters: BTreeMap<NodeId, SocketAddr>,
+    /// Every member's controller address (`host:port`, resolved at each
+    /// dial, so a member may come back at another IP under the same name),
+    /// this one included. Fixed: adding or removing voters is not supported.
+    pub voters: BTreeMap<NodeId, String>,
     /// Raft log, vote and snapshots live here.
     pub dir: PathBuf,
     /// Registered as `BrokerInfo::addr`.
@@ -44,7 +45,7 @@ impl ControllerConfig {
     pub fn new(
         node_id: NodeId,
         listen: SocketAddr,
-        voters: BTreeMap<NodeId, SocketAddr>,
+        voters: BTreeMap<NodeId, String>,
         dir: impl Into<PathBuf>,
         broker_addr: impl Into<String>,
     ) -> ControllerConfig {

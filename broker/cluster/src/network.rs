@@ -2,7 +2,6 @@
 //! chunks) sent over the controller RPC client, each bounded by a timeout.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ pub struct Network {
 /// A connection to one peer's controller RPC listener.
 pub struct Peer {
     target: NodeId,
-    addr: Result<SocketAddr, String>,
+    addr: String,
     rpc: Arc<RpcClient>,
 }
 
@@ -43,10 +42,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
             target,
-            addr: node
-                .addr
-                .parse()
-                .map_err(|e| format!("bad address {:?} of node {target}: {e}", node.addr)),
+            addr: node.addr.clone(),
             rpc: self.rpc.clone(),
         }
     }
@@ -60,12 +56,8 @@ impl Peer {
         req: Request,
         timeout: Duration,
     ) -> Result<Response, RpcErr<E>> {
-        let addr = self
-            .addr
-            .clone()
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&io::Error::other(e))))?;
         self.rpc
-            .call(addr, &req, timeout)
+            .call(&self.addr, &req, timeout)
             .await
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }

@@ -2,7 +2,6 @@
 //! requests to the raft leader, sends its broker's heartbeats and, while it
 //! leads, registers and fences brokers by liveness.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -115,11 +114,11 @@ impl Node {
         }
     }
 
-    fn voter_addr(&self, id: NodeId) -> Result<SocketAddr, ClusterError> {
+    fn voter_addr(&self, id: NodeId) -> Result<String, ClusterError> {
         self.cfg
             .voters
             .get(&id)
-            .copied()
+            .cloned()
             .ok_or_else(|| ClusterError::Raft(format!("leader {id} is not a configured voter")))
     }
 
@@ -166,7 +165,7 @@ impl Node {
                     let addr = self.voter_addr(l)?;
                     Some(
                         self.rpc
-                            .call(addr, &req, remaining)
+                            .call(&addr, &req, remaining)
                             .await
                             .map_err(|e| format!("leader {l} at {addr}: {e}")),
                     )
@@ -311,7 +310,7 @@ impl Node {
                 kafka_addr: self.cfg.kafka_addr.clone(),
                 shutting_down: self.shutting_down.load(Ordering::Acquire),
             };
-            for (&id, &addr) in &self.cfg.voters {
+            for (&id, addr) in &self.cfg.voters {
                 if id == self.cfg.node_id {
                     let answered = self.on_heartbeat(hb.clone());
                     let term = self.raft.metrics().borrow().current_term;
@@ -321,11 +320,11 @@ impl Node {
                     }
                     continue;
                 }
-                let (node, hb) = (self.clone(), hb.clone());
+                let (node, hb, addr) = (self.clone(), hb.clone(), addr.clone());
                 tokio::spawn(async move {
                     match node
                         .rpc
-                        .call(addr, &Request::Heartbeat(hb), rpc_timeout)
+                        .call(&addr, &Request::Heartbeat(hb), rpc_timeout)
                         .await
                     {
                         Ok(Response::Heartbeat(Forwarded::Done(i))) => node.note_leader_applied(i),

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -107,34 +106,30 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Vec<u8>> 
 /// A client with cached idle connections per peer.
 #[derive(Default)]
 pub struct RpcClient {
-    idle: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
 }
 
 impl RpcClient {
-    fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+    fn take(&self, addr: &str) -> Option<TcpStream> {
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&addr)
+            .get_mut(addr)
             .and_then(Vec::pop)
     }
 
-    fn put(&self, addr: SocketAddr, conn: TcpStream) {
+    fn put(&self, addr: &str, conn: TcpStream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let v = idle.entry(addr).or_default();
+        let v = idle.entry(addr.to_string()).or_default();
         if v.len() < MAX_IDLE_PER_PEER {
             v.push(conn);
         }
     }
 
-    /// Sends `req` to `addr` and waits for the response, all within `timeout`
-    /// (the connect within [`CONNECT_TIMEOUT`] too).
-    pub async fn call(
-        &self,
-        addr: SocketAddr,
-        req: &Request,
-        timeout: Duration,
-    ) -> io::Result<Response> {
+    /// Sends `req` to `addr` (`host:port`, resolved when a connection is
+    /// made) and waits for the response, all within `timeout` (the connect
+    /// within [`CONNECT_TIMEOUT`] too).
+    pub async fn call(&self, addr: &str, req: &Request, timeout: Duration) -> io::Result<Response> {
         let body = serde_json::to_vec(req).map_err(io::Error::other)?;
         let exchange = async {
             let mut conn = match self.take(addr) {
@@ -202,7 +197,11 @@ mod tests {
         let client = RpcClient::default();
         let t0 = std::time::Instant::now();
         let err = client
-            .call(addr, &Request::Status, Duration::from_millis(300))
+            .call(
+                &addr.to_string(),
+                &Request::Status,
+                Duration::from_millis(300),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);

@@ -147,7 +147,7 @@ fn leader_failover_fences_reelects_and_restart_rejoins() {
 fn whole_cluster_restart_recovers_from_log_and_snapshot() {
     let root = tempfile::tempdir().unwrap();
     let v = voters(3);
-    let start = |v: &std::collections::BTreeMap<NodeId, std::net::SocketAddr>| {
+    let start = |v: &std::collections::BTreeMap<NodeId, String>| {
         v.keys()
             .map(|&id| {
                 let mut cfg = config(id, v, root.path());

@@ -62,12 +62,45 @@ pub fn metadata(ctx: &Ctx<'_>, r: MetadataRequest) -> MetadataResponse {
         _ => ctx.shared.broker().list_topics(),
     };
     let mut resp = MetadataResponse::default();
-    resp.brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(NODE_ID.into())
-        .with_host(s(&ctx.advertised.0))
-        .with_port(ctx.advertised.1 as i32)];
+    // In a cluster: every broker with a Kafka listener, and the partitions'
+    // real leaders, epochs and ISRs, so Kafka clients go to the leader.
+    let cluster = ctx.shared.broker().cluster_view();
+    resp.brokers = match &cluster {
+        Some((me, meta)) => {
+            let mut v: Vec<MetadataResponseBroker> = meta
+                .brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .filter_map(|b| {
+                    let (h, p) = b.kafka_addr.as_deref()?.rsplit_once(':')?;
+                    Some(
+                        MetadataResponseBroker::default()
+                            .with_node_id((b.id as i32).into())
+                            .with_host(s(h))
+                            .with_port(p.parse().ok()?),
+                    )
+                })
+                .collect();
+            if !v.iter().any(|b| b.node_id.0 == *me as i32) {
+                v.push(
+                    MetadataResponseBroker::default()
+                        .with_node_id((*me as i32).into())
+                        .with_host(s(&ctx.advertised.0))
+                        .with_port(ctx.advertised.1 as i32),
+                );
+            }
+            v
+        }
+        None => vec![MetadataResponseBroker::default()
+            .with_node_id(NODE_ID.into())
+            .with_host(s(&ctx.advertised.0))
+            .with_port(ctx.advertised.1 as i32)],
+    };
     resp.cluster_id = Some(s(&ctx.shared.cfg.cluster_id));
-    resp.controller_id = NODE_ID.into();
+    resp.controller_id = cluster
+        .as_ref()
+        .map_or(NODE_ID, |(me, _)| *me as i32)
+        .into();
     resp.cluster_authorized_operations = NO_OPERATIONS;
     let listing_all = !matches!(&r.topics, Some(t) if !(t.is_empty() && ctx.version == 0));
     for name in names {
@@ -85,6 +118,34 @@ pub fn metadata(ctx: &Ctx<'_>, r: MetadataRequest) -> MetadataResponse {
         }
         let may_create = allow && ctx.may_create_topic_if_missing(&name);
         match ensure_topic(ctx, &name, may_create) {
+            Ok(true) if cluster.is_some() => {
+                let ps = cluster
+                    .as_ref()
+                    .and_then(|(_, m)| m.topics.get(&name))
+                    .map(|t| t.partitions.clone())
+                    .unwrap_or_default();
+                let ids = |v: &[u64]| v.iter().map(|i| (*i as i32).into()).collect::<Vec<_>>();
+                t.partitions = ps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let mut m = MetadataResponsePartition::default()
+                            .with_partition_index(i as i32)
+                            .with_leader_id(p.leader.map_or(-1, |l| l as i32).into())
+                            .with_leader_epoch(p.leader_epoch as i32)
+                            .with_replica_nodes(ids(&p.replicas))
+                            .with_isr_nodes(ids(&p.isr));
+                        if p.leader.is_none() {
+                            m.error_code = LEADER_NOT_AVAILABLE;
+                        }
+                        m
+                    })
+                    .collect();
+                if ps.is_empty() {
+                    // Made here but not yet in the cluster's metadata.
+                    t.error_code = LEADER_NOT_AVAILABLE;
+                }
+            }
             Ok(true) => {
                 let count = ctx.shared.broker().partition_count(&name).unwrap_or(0);
                 t.partitions = (0..count as i32)

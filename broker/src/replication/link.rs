@@ -226,6 +226,12 @@ fn worker(
 }
 
 impl Broker {
+    /// Cluster mode: this node's id and the metadata applied on it.
+    pub fn cluster_view(&self) -> Option<(NodeId, Arc<ClusterMeta>)> {
+        let c = self.cluster.as_ref()?;
+        Some((c.cfg.node_id, c.control.meta()))
+    }
+
     /// Cluster mode: this node's id, if the broker is in a cluster.
     pub fn node_id(&self) -> Option<NodeId> {
         self.cluster.as_ref().map(|c| c.cfg.node_id)

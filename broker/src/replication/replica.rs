@@ -135,6 +135,12 @@ impl Replica {
         }
     }
 
+    /// Whether this node serves the partition's clients (produce and fetch):
+    /// `NotLeader` on a follower or an offline partition.
+    pub fn check_leads(&self, topic: &str, partition: u32) -> Result<(), BrokerError> {
+        self.check_produce(topic, partition, false, 1)
+    }
+
     /// Takes the leadership `state` gives `me`, at log end `leo`.
     pub fn become_leader(
         &mut self,

@@ -19,24 +19,23 @@ pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
     ls.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
-pub fn voters(n: u64) -> BTreeMap<NodeId, SocketAddr> {
-    (1..=n).zip(free_addrs(n as usize)).collect()
+pub fn voters(n: u64) -> BTreeMap<NodeId, String> {
+    (1..=n)
+        .zip(free_addrs(n as usize).iter().map(|a| a.to_string()))
+        .collect()
 }
 
-pub fn config(id: NodeId, voters: &BTreeMap<NodeId, SocketAddr>, root: &Path) -> ControllerConfig {
+pub fn config(id: NodeId, voters: &BTreeMap<NodeId, String>, root: &Path) -> ControllerConfig {
     ControllerConfig::new(
         id,
-        voters[&id],
+        voters[&id].parse().unwrap(),
         voters.clone(),
         root.join(format!("n{id}")),
         format!("127.0.0.1:{}", 9000 + id),
     )
 }
 
-pub fn start_all(
-    voters: &BTreeMap<NodeId, SocketAddr>,
-    root: &Path,
-) -> BTreeMap<NodeId, Controller> {
+pub fn start_all(voters: &BTreeMap<NodeId, String>, root: &Path) -> BTreeMap<NodeId, Controller> {
     voters
         .keys()
         .map(|&id| (id, Controller::start(config(id, voters, root)).unwrap()))
