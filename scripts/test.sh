@@ -37,6 +37,7 @@ ci_step "ci/rdma.sh: the RDMA transport over soft-RoCE (rxe) in a qemu guest wit
 ci_step "ci/c_bindings.sh: the C ABI's test and example under valgrind against neo serve" ci/c_bindings.sh
 ci_step "ci/python_bindings.sh: the Python wheel (maturin) in a fresh venv: example and pytest against neo serve" ci/python_bindings.sh
 ci_step "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen" ci/kafka.sh
+ci_step "ci/kafka_cluster.sh: kcat against a replicated 3-node cluster: metadata with leaders and ISRs, acks=all through a leader kill, exactly once" ci/kafka_cluster.sh
 ci_step "ci/deploy.sh: systemd-analyze verify, the container image (buildah, debootstrap rootfs), kustomize + kubernetes-validate" ci/deploy.sh
 ci_step "ci/rolling_restart.sh: a replicated 3-node cluster restarted one node at a time under idempotent acks=all producers; nothing lost or doubled" ci/rolling_restart.sh
 ci_step "ci/security.sh: TLS 1.3/mTLS (openssl s_client), kcat SASL_SSL SCRAM, ACLs, audit, quotas, reload, promtool" ci/security.sh

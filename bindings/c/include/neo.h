@@ -105,7 +105,8 @@ const char *neo_error_message(const struct NeoError *err);
 void neo_error_free(struct NeoError *err);
 
 /*
- Connects a producer to `bootstrap` ("host:port") over `transport`
+ Connects a producer to `bootstrap` ("host:port", or a cluster's brokers
+ comma-separated: leaders are found from the first one reached) over `transport`
  ("tcp", "rdma", "af-xdp", "dpdk", "auto"); `options` (may be NULL):
  "key=value,..." for the raw-frame transports, e.g.
  "interface=eth1,local=10.0.0.1:7401". Idempotent, acks=all. NULL on failure.

@@ -219,21 +219,36 @@ pub fn open_transport(
     }
 }
 
-fn resolve(bootstrap: &str) -> Result<SocketAddr, NeoError> {
-    bootstrap
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            NeoError::new(
-                NeoCode::NeoErrInvalidArgument,
-                format!("`{bootstrap}` is not host:port"),
-            )
+/// `host:port`, or a cluster's brokers comma-separated: the first is dialled
+/// first, the others when it cannot be reached (leaders are then found
+/// through the metadata).
+fn resolve(bootstrap: &str) -> Result<Vec<SocketAddr>, NeoError> {
+    let bad = |b: &str| {
+        NeoError::new(
+            NeoCode::NeoErrInvalidArgument,
+            format!("`{b}` is not host:port"),
+        )
+    };
+    let all = bootstrap
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            b.to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| bad(b))
         })
+        .collect::<Result<Vec<_>, _>>()?;
+    if all.is_empty() {
+        return Err(bad(bootstrap));
+    }
+    Ok(all)
 }
 
-fn connect_config(addr: SocketAddr) -> ConnectConfig {
-    let mut c = ConnectConfig::new(addr);
+fn connect_config(addrs: &[SocketAddr]) -> ConnectConfig {
+    let mut c = ConnectConfig::new(addrs[0]);
+    c.bootstrap = addrs[1..].to_vec();
     c.request_timeout = Duration::from_secs(30);
     c
 }
@@ -269,9 +284,9 @@ pub fn connect_producer(
     transport: &str,
     options: Option<&str>,
 ) -> Result<Producer<AnyTransport>, NeoError> {
-    let addr = resolve(bootstrap)?;
-    let t = open_transport(transport, options, addr)?;
-    Producer::connect(t, connect_config(addr), ProducerConfig::default())
+    let addrs = resolve(bootstrap)?;
+    let t = open_transport(transport, options, addrs[0])?;
+    Producer::connect(t, connect_config(&addrs), ProducerConfig::default())
         .map_err(|e| NeoError::new(NeoCode::NeoErrConnect, e.to_string()))
 }
 
@@ -355,16 +370,16 @@ impl NeoConsumer {
         group: &str,
         topics: &[&str],
     ) -> Result<Self, NeoError> {
-        let addr = resolve(bootstrap)?;
+        let addrs = resolve(bootstrap)?;
         if topics.is_empty() {
             return Err(NeoError::new(
                 NeoCode::NeoErrInvalidArgument,
                 "subscribe to at least one topic",
             ));
         }
-        let t = open_transport(transport, options, addr)?;
+        let t = open_transport(transport, options, addrs[0])?;
         let cfg = ConsumerConfig::group(group, topics);
-        let inner = Consumer::subscribe(t, connect_config(addr), cfg)
+        let inner = Consumer::subscribe(t, connect_config(&addrs), cfg)
             .map_err(|e| NeoError::new(NeoCode::NeoErrConnect, e.to_string()))?;
         Ok(Self {
             inner: Some(inner),

@@ -92,7 +92,10 @@ pub fn create_topics(ctx: &Ctx<'_>, r: CreateTopicsRequest) -> CreateTopicsRespo
                 INVALID_PARTITIONS,
                 format!("{} partitions", t.num_partitions),
             ))
-        } else if !(t.replication_factor == -1 || t.replication_factor == 1) {
+        } else if !(t.replication_factor == -1
+            || t.replication_factor == 1
+            || (t.replication_factor > 1 && ctx.shared.broker().node_id().is_some()))
+        {
             Some((
                 INVALID_REPLICATION_FACTOR,
                 format!(
@@ -113,6 +116,13 @@ pub fn create_topics(ctx: &Ctx<'_>, r: CreateTopicsRequest) -> CreateTopicsRespo
         } else {
             None
         };
+        let mut configs = configs;
+        if t.replication_factor > 1 {
+            configs.push((
+                "replication.factor".into(),
+                t.replication_factor.to_string(),
+            ));
+        }
         let req = CreateTopic {
             name: name.clone(),
             partitions: (t.num_partitions > 0).then_some(t.num_partitions as u32),
@@ -121,16 +131,13 @@ pub fn create_topics(ctx: &Ctx<'_>, r: CreateTopicsRequest) -> CreateTopicsRespo
         let res = match refused {
             Some(r) => Err(r),
             None if r.validate_only => validate_only(ctx, &req),
-            None => ctx
-                .shared
-                .broker()
-                .create_topic(&req)
+            None => crate::replication::link::create_topic_blocking(&ctx.shared.broker, &req)
                 .map_err(|e| (error_code(&e), e.to_string())),
         };
         match res {
             Ok(c) => {
                 tr.num_partitions = c.partitions as i32;
-                tr.replication_factor = 1;
+                tr.replication_factor = c.replication_factor as i16;
                 tr.configs = Some(
                     c.pairs()
                         .into_iter()
@@ -193,7 +200,11 @@ pub fn delete_topics(ctx: &Ctx<'_>, r: DeleteTopicsRequest) -> DeleteTopicsRespo
                 tr.error_code = TOPIC_AUTHORIZATION_FAILED;
             }
             Some(n) => {
-                if let Err(e) = ctx.shared.broker().delete_topic(n.0.as_str()) {
+                let deleted = crate::replication::link::delete_topic_blocking(
+                    &ctx.shared.broker,
+                    n.0.as_str(),
+                );
+                if let Err(e) = deleted {
                     tr.error_code = error_code(&e);
                     tr.error_message = Some(s(&e.to_string()));
                 }

@@ -34,18 +34,18 @@ fn s(v: &str) -> StrBytes {
 /// Creates `topic` with the broker's defaults when auto-creation is on and
 /// it does not exist; `Ok(false)` when it does not exist and may not be made.
 fn ensure_topic(ctx: &Ctx<'_>, topic: &str, allowed: bool) -> Result<bool, BrokerError> {
-    let mut b = ctx.shared.broker();
-    if b.partition_count(topic).is_some() {
+    if ctx.shared.broker().partition_count(topic).is_some() {
         return Ok(true);
     }
     if !(allowed && ctx.shared.cfg.auto_create_topics) {
         return Ok(false);
     }
-    match b.create_topic(&CreateTopic {
+    let req = CreateTopic {
         name: topic.into(),
         partitions: None,
         configs: Vec::new(),
-    }) {
+    };
+    match crate::replication::link::create_topic_blocking(&ctx.shared.broker, &req) {
         Ok(_) | Err(BrokerError::TopicExists(_)) => Ok(true),
         Err(e) => Err(e),
     }

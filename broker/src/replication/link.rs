@@ -673,3 +673,46 @@ impl Broker {
         self.fail_acks_not_led();
     }
 }
+
+/// Creates a topic from a thread off the poll loop (the Kafka listener's):
+/// in a cluster through the controller quorum — blocking up to the
+/// controller timeout, then until this node has made it — else locally.
+pub fn create_topic_blocking(
+    broker: &Mutex<Broker>,
+    req: &crate::protocol::CreateTopic,
+) -> Result<TopicConfig, BrokerError> {
+    let (config, control, timeout) = {
+        let mut b = crate::service::lock(broker);
+        let Some(c) = &b.cluster else {
+            return b.create_topic(req);
+        };
+        let (control, timeout) = (c.control.clone(), c.cfg.controller_timeout);
+        crate::topics::validate_name(&req.name)?;
+        (b.topic_config_for(req)?, control, timeout)
+    };
+    control.create_topic(&req.name, &config, timeout)?;
+    wait_local(broker, timeout, |b| b.topic_config(&req.name).is_ok());
+    Ok(config)
+}
+
+/// Deletes a topic like [`create_topic_blocking`] creates one.
+pub fn delete_topic_blocking(broker: &Mutex<Broker>, name: &str) -> Result<(), BrokerError> {
+    let (control, timeout) = {
+        let mut b = crate::service::lock(broker);
+        let Some(c) = &b.cluster else {
+            return b.delete_topic(name);
+        };
+        (c.control.clone(), c.cfg.controller_timeout)
+    };
+    control.delete_topic(name, timeout)?;
+    wait_local(broker, timeout, |b| b.topic_config(name).is_err());
+    Ok(())
+}
+
+/// Waits (bounded) until the poll loop's reconcile made `done` true here.
+fn wait_local(broker: &Mutex<Broker>, timeout: Duration, done: impl Fn(&Broker) -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline && !done(&crate::service::lock(broker)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Kafka clients against a replicated 3-node cluster (docs/replication.md):
+# kcat (librdkafka) reads the cluster's metadata — every broker, each
+# partition's leader and ISR — produces at acks=all across partitions led
+# by different brokers, keeps producing after the leader of partition 0 is
+# SIGKILLed (librdkafka follows the new leader from the metadata), and reads
+# everything back: each message exactly once.
+#
+#   ci/kafka_cluster.sh [path/to/neo]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+neo="$(realpath "${1:-$root/target/release/neo}")"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { for i in 1 2 3; do echo "--- node $i:" >&2; tail -n 12 "$work/serve$i.log" >&2 || true; done; echo "FAIL $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+declare -a PORT CPORT KPORT SRV
+for i in 1 2 3; do PORT[$i]="$(free_port)"; CPORT[$i]="$(free_port)"; KPORT[$i]="$(free_port)"; done
+voters="1=127.0.0.1:${CPORT[1]},2=127.0.0.1:${CPORT[2]},3=127.0.0.1:${CPORT[3]}"
+brokers="127.0.0.1:${PORT[1]},127.0.0.1:${PORT[2]},127.0.0.1:${PORT[3]}"
+kafka="127.0.0.1:${KPORT[1]},127.0.0.1:${KPORT[2]},127.0.0.1:${KPORT[3]}"
+for i in 1 2 3; do
+    "$neo" serve --no-admin --data-dir "$work/data$i" --listen "127.0.0.1:${PORT[$i]}" \
+        --kafka-listen "127.0.0.1:${KPORT[$i]}" --no-kafka-auto-create --node-id "$i" \
+        --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-voters "$voters" \
+        >"$work/serve$i.log" 2>&1 &
+    SRV[$i]=$!
+    pids+=("${SRV[$i]}")
+done
+created=0
+for _ in $(seq 100); do
+    if "$neo" -b "$brokers" topics create kc -p 3 -c replication.factor=3 -c min.insync.replicas=2 >/dev/null 2>&1; then
+        created=1; break
+    fi
+    sleep 0.2
+done
+[ "$created" = 1 ] || fail "topic not created"
+md=""
+for _ in $(seq 100); do
+    md="$(kcat -b "$kafka" -L -t kc 2>/dev/null || true)"
+    [ "$(grep -c 'isrs: [0-9],[0-9],[0-9]$' <<<"$md")" = 3 ] && break
+    sleep 0.2
+done
+grep -q ' 3 brokers:' <<<"$md" || { echo "$md"; fail "kcat does not see 3 brokers"; }
+[ "$(grep -c 'isrs: [0-9],[0-9],[0-9]$' <<<"$md")" = 3 ] || { echo "$md"; fail "not every partition has an ISR of 3"; }
+leaders="$(grep -oE 'partition [0-9], leader [0-9]' <<<"$md" | awk '{print $4}' | sort -u | wc -l)"
+[ "$leaders" -ge 2 ] || { echo "$md"; fail "the partitions' leaders are not spread"; }
+seq 1 300 | kcat -b "$kafka" -P -t kc -X acks=all -X enable.idempotence=true 2>"$work/p1.log" \
+    || { cat "$work/p1.log"; fail "kcat produce failed"; }
+lead0="$(grep -oE 'partition 0, leader [0-9]' <<<"$md" | awk '{print $4}')"
+kill -KILL "${SRV[$lead0]}"
+wait "${SRV[$lead0]}" 2>/dev/null || true
+others="$(for i in 1 2 3; do [ "$i" = "$lead0" ] || printf '127.0.0.1:%s,' "${KPORT[$i]}"; done)"
+t0="$(date +%s.%N)"
+seq 301 600 | timeout 60 kcat -b "${others%,}" -P -t kc -X acks=all -X enable.idempotence=true \
+    -X message.timeout.ms=50000 2>"$work/p2.log" || { cat "$work/p2.log"; fail "kcat produce after the leader kill failed"; }
+took="$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")"
+after="$(kcat -b "${others%,}" -L -t kc 2>/dev/null | grep -E 'partition 0, leader')"
+grep -q "leader $lead0," <<<"$after" && fail "partition 0 still names the killed node $lead0 as leader: $after"
+timeout 60 kcat -b "${others%,}" -C -t kc -o beginning -e -q 2>/dev/null | sort -n >"$work/got"
+seq 1 600 | cmp -s - "$work/got" \
+    || fail "read back $(wc -l <"$work/got") messages ($(uniq -d "$work/got" | wc -l) duplicated), not exactly 1..600"
+echo "PASS kafka_cluster: kcat sees 3 brokers with partition leaders spread and ISRs of 3; 300 messages at acks=all, then node $lead0 (leader of partition 0) SIGKILLed and 300 more (done in ${took}s; partition 0 now:$(sed 's/^ *partition 0,//' <<<"$after")); read back exactly 1..600"
