@@ -62,10 +62,15 @@ others="$(for i in 1 2 3; do [ "$i" = "$lead0" ] || printf '127.0.0.1:%s,' "${KP
 t0="$(date +%s.%N)"
 seq 301 600 | timeout 60 kcat -b "${others%,}" -P -t kc -X acks=all -X enable.idempotence=true \
     -X message.timeout.ms=50000 2>"$work/p2.log" || { cat "$work/p2.log"; fail "kcat produce after the leader kill failed"; }
+grep -qi "delivery failed\|failed to produce" "$work/p2.log" && { cat "$work/p2.log"; fail "kcat reported failed deliveries after the leader kill"; }
 took="$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")"
 after="$(kcat -b "${others%,}" -L -t kc 2>/dev/null | grep -E 'partition 0, leader')"
 grep -q "leader $lead0," <<<"$after" && fail "partition 0 still names the killed node $lead0 as leader: $after"
 timeout 60 kcat -b "${others%,}" -C -t kc -o beginning -e -q 2>/dev/null | sort -n >"$work/got"
-seq 1 600 | cmp -s - "$work/got" \
-    || fail "read back $(wc -l <"$work/got") messages ($(uniq -d "$work/got" | wc -l) duplicated), not exactly 1..600"
+if ! seq 1 600 | cmp -s - "$work/got"; then
+    kcat -b "${others%,}" -L -t kc >&2 || true
+    cat "$work/p2.log" >&2
+    missing="$(seq 1 600 | comm -23 - <(sort -u "$work/got") | awk 'NR==1{f=$1} {l=$1} END{if (NR) print NR " missing, " f ".." l}')"
+    fail "read back $(wc -l <"$work/got") messages ($(uniq -d "$work/got" | wc -l) duplicated; ${missing:-none missing}), not exactly 1..600"
+fi
 echo "PASS kafka_cluster: kcat sees 3 brokers with partition leaders spread and ISRs of 3; 300 messages at acks=all, then node $lead0 (leader of partition 0) SIGKILLed and 300 more (done in ${took}s; partition 0 now:$(sed 's/^ *partition 0,//' <<<"$after")); read back exactly 1..600"

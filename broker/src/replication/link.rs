@@ -543,7 +543,8 @@ impl Broker {
                 if let Role::Follower { leader, .. } = p.replica.role {
                     leaders.insert(leader);
                 }
-                if let Some(isr) = p.replica.wanted_isr(me, now, lag_max) {
+                let eligible = |r: NodeId| meta.brokers.get(&r).is_some_and(|b| !b.fenced);
+                if let Some(isr) = p.replica.wanted_isr(me, now, lag_max, eligible) {
                     let Some(state) = meta.topics.get(name).and_then(|t| t.partitions.get(i))
                     else {
                         continue;

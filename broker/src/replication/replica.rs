@@ -177,11 +177,16 @@ impl Replica {
     }
 
     /// The same leadership with the controller's newer ISR.
+    /// Only a changed partition epoch ends a pending ISR request: every
+    /// applied command (a refused one too) changes the metadata's version,
+    /// and re-sending on each would loop.
     pub fn update_isr(&mut self, state: &PartitionState) {
         if let Role::Leader(l) = &mut self.role {
+            if l.partition_epoch != state.partition_epoch {
+                l.alter_sent = None;
+            }
             l.isr = state.isr.clone();
             l.partition_epoch = state.partition_epoch;
-            l.alter_sent = None;
         }
     }
 
@@ -258,7 +263,15 @@ impl Replica {
     /// Leader: the ISR the controller should get, if it should change —
     /// members that have not caught up for `lag_max` leave; replicas that
     /// reached the high watermark (and this epoch) join.
-    pub fn wanted_isr(&self, me: NodeId, now: Instant, lag_max: Duration) -> Option<Vec<NodeId>> {
+    /// `eligible(r)`: whether broker `r` may be in an ISR at all (registered
+    /// and not fenced, as the metadata says).
+    pub fn wanted_isr(
+        &self,
+        me: NodeId,
+        now: Instant,
+        lag_max: Duration,
+        eligible: impl Fn(NodeId) -> bool,
+    ) -> Option<Vec<NodeId>> {
         let Role::Leader(l) = &self.role else {
             return None;
         };
@@ -281,12 +294,15 @@ impl Replica {
             .replicas
             .iter()
             .copied()
-            .filter(|r| *r != me && !l.isr.contains(r))
+            .filter(|r| *r != me && !l.isr.contains(r) && eligible(*r))
             .filter(|r| {
-                l.followers
-                    .get(r)
-                    .and_then(|p| p.leo)
-                    .is_some_and(|x| x >= hw && x >= l.epoch_start && !lagging(r))
+                // Caught up, and still fetching: a replica that stopped
+                // (died) keeps its last progress but is not taken back.
+                l.followers.get(r).is_some_and(|p| {
+                    p.leo.is_some_and(|x| x >= hw && x >= l.epoch_start)
+                        && !lagging(r)
+                        && now.duration_since(p.last_fetch_at) <= lag_max / 2
+                })
             })
             .collect();
         if joining.is_empty() {

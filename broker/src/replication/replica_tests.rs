@@ -71,14 +71,21 @@ fn a_lagging_follower_leaves_the_isr_and_joins_again_once_caught_up() {
     r.on_fetch(2, 10, Some(0), 10, t);
     r.on_fetch(3, 10, Some(0), 10, t);
     r.advance_hw(1, 10);
-    assert_eq!(r.wanted_isr(1, t + Duration::from_secs(1), lag), None);
+    assert_eq!(
+        r.wanted_isr(1, t + Duration::from_secs(1), lag, |_| true),
+        None
+    );
     // 3 keeps fetching but stays behind the log end; 2 is caught up.
     let later = t + Duration::from_secs(3);
     r.on_fetch(2, 20, Some(0), 20, later);
     r.on_fetch(3, 12, Some(0), 20, later);
-    assert_eq!(r.wanted_isr(1, later, lag), Some(vec![1, 2]));
+    assert_eq!(r.wanted_isr(1, later, lag, |_| true), Some(vec![1, 2]));
     r.mark_alter_sent(later);
-    assert_eq!(r.wanted_isr(1, later, lag), None, "one change at a time");
+    assert_eq!(
+        r.wanted_isr(1, later, lag, |_| true),
+        None,
+        "one change at a time"
+    );
     r.update_isr(&PartitionState {
         isr: vec![1, 2],
         partition_epoch: 1,
@@ -89,7 +96,33 @@ fn a_lagging_follower_leaves_the_isr_and_joins_again_once_caught_up() {
     // 3 catches up to the watermark: it may join.
     let later2 = later + Duration::from_secs(1);
     r.on_fetch(3, 20, Some(0), 20, later2);
-    assert_eq!(r.wanted_isr(1, later2, lag), Some(vec![1, 2, 3]));
+    assert_eq!(r.wanted_isr(1, later2, lag, |_| true), Some(vec![1, 2, 3]));
+    // Not while the metadata has it fenced, nor once it stopped fetching.
+    assert_eq!(r.wanted_isr(1, later2, lag, |b| b != 3), None);
+    let later3 = later2 + Duration::from_millis(1500);
+    r.on_fetch(2, 20, Some(0), 20, later3);
+    assert_eq!(r.wanted_isr(1, later3, lag, |_| true), None);
+}
+
+#[test]
+fn a_refused_isr_change_is_not_resent_on_every_metadata_change() {
+    let t = Instant::now();
+    let lag = Duration::from_secs(2);
+    let mut r = leader(&[(0, 0)], 10, t);
+    r.on_fetch(2, 10, Some(0), 10, t);
+    let later = t + Duration::from_secs(3);
+    r.on_fetch(2, 10, Some(0), 10, later);
+    assert_eq!(r.wanted_isr(1, later, lag, |_| true), Some(vec![1, 2]));
+    r.mark_alter_sent(later);
+    // Another command was applied (say, the refusal itself): same epochs.
+    r.update_isr(&state(1, 0, &[1, 2, 3]));
+    assert_eq!(r.wanted_isr(1, later, lag, |_| true), None);
+    // The ISR really changed: a new request may go.
+    r.update_isr(&PartitionState {
+        partition_epoch: 1,
+        ..state(1, 0, &[1, 2, 3])
+    });
+    assert_eq!(r.wanted_isr(1, later, lag, |_| true), Some(vec![1, 2]));
 }
 
 #[test]
