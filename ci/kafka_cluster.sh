@@ -11,16 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 neo="$(realpath "${1:-$root/target/release/neo}")"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { for i in 1 2 3; do echo "--- node $i:" >&2; tail -n 12 "$work/serve$i.log" >&2 || true; done; echo "FAIL $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$here/procs.sh"
 
 declare -a PORT CPORT KPORT SRV
 for i in 1 2 3; do PORT[$i]="$(free_port)"; CPORT[$i]="$(free_port)"; KPORT[$i]="$(free_port)"; done
