@@ -933,15 +933,7 @@ impl Broker {
             match lost {
                 Some((topic, partition, _)) => {
                     let a = self.acks.swap_remove(i);
-                    let leader = self.cluster.as_ref().and_then(|c| {
-                        c.control
-                            .meta()
-                            .topics
-                            .get(&topic)?
-                            .partitions
-                            .get(partition as usize)?
-                            .leader
-                    });
+                    let leader = self.known_leader(&topic, partition);
                     let e = BrokerError::NotLeader {
                         topic,
                         partition,

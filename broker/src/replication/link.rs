@@ -358,7 +358,7 @@ impl Broker {
     }
 
     /// The leader a partition's metadata names, for a not-leader error.
-    fn known_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
+    pub(crate) fn known_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
         let c = self.cluster.as_ref()?;
         let meta = c.control.meta();
         meta.topics
@@ -415,7 +415,6 @@ impl Broker {
         let mut answer_now = must_answer;
         let mut hw_moved = false;
         for fp in &req.partitions {
-            let leader_hint = self.known_leader(&fp.topic, fp.partition);
             let mut entry = ReplicaFetched {
                 error: None,
                 diverging: None,
@@ -436,10 +435,12 @@ impl Broker {
                         })
                     }
                     _ => {
+                        // The leader hint is looked up below, on this error
+                        // path only: not per partition of every fetch.
                         return Err(BrokerError::NotLeader {
                             topic: fp.topic.clone(),
                             partition: fp.partition,
-                            leader: leader_hint,
+                            leader: None,
                         })
                     }
                 }
@@ -477,8 +478,11 @@ impl Broker {
                         views.push(v);
                     }
                 }
-                Err(e) => {
+                Err(mut e) => {
                     answer_now = true;
+                    if let BrokerError::NotLeader { leader, .. } = &mut e {
+                        *leader = self.known_leader(&fp.topic, fp.partition);
+                    }
                     entry.error = Some(e);
                 }
             }
