@@ -23,12 +23,15 @@ failed=$(grep -E '^test result:' "${TMPDIR:-/tmp}/neo-test.log" | awk '{s+=$6} E
 
 log "release build (full features) for the namespace tests"
 cargo build --release --features full --bin neo
-# ci_step DESCRIPTION SCRIPT: runs a ci/ script on the release binary and
-# counts its PASS lines.
+# ci_step DESCRIPTION SCRIPT [ARG...]: runs a ci/ script (its arguments,
+# then the release binary) and counts its PASS lines.
 ci_step() {
-    log "$1"
-    "$2" target/release/neo | tee "${TMPDIR:-/tmp}/neo-$(basename "$2" .sh).log"
-    passed=$((passed + $(grep -c '^PASS' "${TMPDIR:-/tmp}/neo-$(basename "$2" .sh).log" || true)))
+    local what="$1" script="$2"
+    shift 2
+    local out="${TMPDIR:-/tmp}/neo-$(basename "$script" .sh)${1:+-$1}.log"
+    log "$what"
+    "$script" "$@" target/release/neo | tee "$out"
+    passed=$((passed + $(grep -c '^PASS' "$out" || true)))
 }
 ci_step "ci/af_xdp.sh: AF_XDP RPC over veth between namespaces, and with 5% nftables loss" ci/af_xdp.sh
 ci_step "ci/dpdk.sh: DPDK on net_af_packet (veth) and net_tap, --no-huge; auto fallback" ci/dpdk.sh
@@ -38,6 +41,8 @@ ci_step "ci/c_bindings.sh: the C ABI's test and example under valgrind against n
 ci_step "ci/python_bindings.sh: the Python wheel (maturin) in a fresh venv: example and pytest against neo serve" ci/python_bindings.sh
 ci_step "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen" ci/kafka.sh
 ci_step "ci/kafka_cluster.sh: kcat against a replicated 3-node cluster: metadata with leaders and ISRs, acks=all through a leader kill, exactly once" ci/kafka_cluster.sh
+ci_step "ci/fabric_cluster.sh af-xdp: a 3-node cluster replicating over AF_XDP (namespaces, veth): acks=all through a leader kill, exactly once" ci/fabric_cluster.sh af-xdp
+ci_step "ci/fabric_cluster.sh dpdk: the same cluster replicating over DPDK (net_af_packet on veth, --no-huge)" ci/fabric_cluster.sh dpdk
 ci_step "ci/deploy.sh: systemd-analyze verify, the container image (buildah, debootstrap rootfs), kustomize + kubernetes-validate" ci/deploy.sh
 ci_step "ci/rolling_restart.sh: a replicated 3-node cluster restarted one node at a time under idempotent acks=all producers; nothing lost or doubled" ci/rolling_restart.sh
 ci_step "ci/security.sh: TLS 1.3/mTLS (openssl s_client), kcat SASL_SSL SCRAM, ACLs, audit, quotas, reload, promtool" ci/security.sh

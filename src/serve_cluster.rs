@@ -81,9 +81,6 @@ impl Membership {
         let Some(id) = args.node_id else {
             return Ok(None);
         };
-        if transport != "tcp" {
-            bail!("clustering replicates over TCP only for now; --transport {transport} with --node-id is not supported (docs/replication.md)");
-        }
         let voters = parse_voters(args.controller_voters.as_deref().unwrap_or_default())?;
         let ctl_listen = args
             .controller_listen
@@ -109,7 +106,9 @@ impl Membership {
         link.replica_lag_max = Duration::from_millis(args.replica_lag_max_ms);
         ClusterLink::install(broker, controller.clone(), link)
             .map_err(|e| anyhow::anyhow!("joining the cluster: {e}"))?;
-        tracing::info!(node_id = id, controller = %ctl_listen, "cluster member started");
+        // Followers fetch from leaders on the broker's own poll loop, over
+        // `transport`; the controller quorum talks TCP on --controller-listen.
+        tracing::info!(node_id = id, controller = %ctl_listen, replication = transport, "cluster member started");
         Ok(Some(Membership { controller }))
     }
 

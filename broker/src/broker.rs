@@ -143,8 +143,6 @@ pub struct Broker {
     pub(crate) topics: Topics,
     /// Cluster mode: the controller link and replication upkeep.
     pub(crate) cluster: Option<crate::replication::ClusterLink>,
-    /// This broker behind its service's mutex (for threads it starts).
-    pub(crate) self_ref: std::sync::Weak<std::sync::Mutex<Broker>>,
     groups: HashMap<String, Group>,
     offsets: OffsetStore,
     producer_ids: ProducerIds,
@@ -191,7 +189,6 @@ impl Broker {
             },
             groups: HashMap::new(),
             cluster: None,
-            self_ref: std::sync::Weak::new(),
             acks: Vec::new(),
             fetches: Vec::new(),
             joins: Vec::new(),

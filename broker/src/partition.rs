@@ -309,6 +309,15 @@ impl Partition {
         Ok(end)
     }
 
+    /// Follower: its log ends below the leader's log start (retention
+    /// deleted what it needs next): empties the log and restarts it at
+    /// `offset`, the leader's log start. Producer state goes with the log.
+    pub fn restart_replica(&mut self, offset: u64) -> Result<(), BrokerError> {
+        self.log.restart_at(offset)?;
+        self.producers.clear();
+        Ok(())
+    }
+
     /// The epoch of the last batch in the log, for a follower's fetch.
     pub fn last_epoch(&self) -> Option<u32> {
         let end = self.log.end_offset();

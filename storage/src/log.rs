@@ -541,6 +541,42 @@ impl Log {
         Ok(end)
     }
 
+    /// Empties the log and makes `offset` (at or past its end) both its
+    /// start and its end: a replica so far behind that its leader no longer
+    /// has the next offset (retention took it) starts over at the leader's
+    /// log start. Readers holding old segments keep reading them.
+    pub fn restart_at(&mut self, offset: u64) -> Result<()> {
+        let shared = self.reader.shared.clone();
+        let end = shared.end.load(Ordering::Acquire);
+        if offset < end {
+            return Err(StorageError::OffsetMismatch {
+                expected: end,
+                got: offset,
+            });
+        }
+        if offset == end && shared.start.load(Ordering::Acquire) == end {
+            return Ok(());
+        }
+        // Sealing the active segment and starting one at `offset` is a roll
+        // with the end moved; then every older segment goes.
+        self.sync()?;
+        shared.end.store(offset, Ordering::Release);
+        if let Err(e) = self.roll() {
+            shared.end.store(end, Ordering::Release);
+            return Err(e);
+        }
+        let older = shared
+            .segments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            - 1;
+        self.drop_front(older)?;
+        shared.start.store(offset, Ordering::Release);
+        shared.durability.reset(offset);
+        Ok(())
+    }
+
     /// Syncs everything and marks the shutdown clean, so the next open skips
     /// scanning sealed segments.
     pub fn close(mut self) -> Result<()> {

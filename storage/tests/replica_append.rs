@@ -89,3 +89,76 @@ fn a_batch_not_at_the_end_or_with_a_bad_checksum_is_refused() {
     follower.append_raw(second).unwrap();
     assert_eq!(follower.end_offset(), 4);
 }
+
+#[test]
+fn a_follower_behind_its_leaders_log_start_restarts_there_and_survives_reopen() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut leader, _) = Log::open(a.path(), small(FsyncPolicy::Always)).unwrap();
+    let (mut follower, _) = Log::open(b.path(), small(FsyncPolicy::Always)).unwrap();
+    for seq in 0..40u64 {
+        leader.append(&meta(seq, 1), &payload(seq, 1000)).unwrap();
+    }
+    // The follower copied the first 5 batches, then fell behind; the
+    // leader's retention moved its start past what the follower needs.
+    let r = leader.reader();
+    for (h, _) in r.fetch(0, 1 << 20).unwrap().batches().take(5) {
+        let bytes = r.fetch(h.base_offset, 1).unwrap();
+        follower.append_raw(bytes.bytes()).unwrap();
+    }
+    let old = follower.reader().fetch(0, 1 << 20).unwrap();
+    let old_batches = old.batches().count();
+    leader.delete_before(20).unwrap();
+    let start = leader.start_offset();
+    assert!(
+        start > follower.end_offset(),
+        "the leader's start {start} passed the follower"
+    );
+
+    // Not backwards: the follower's own data is never cut this way.
+    assert!(matches!(
+        follower.restart_at(3),
+        Err(StorageError::OffsetMismatch {
+            expected: 5,
+            got: 3
+        })
+    ));
+    follower.restart_at(start).unwrap();
+    assert_eq!(
+        (follower.start_offset(), follower.end_offset()),
+        (start, start)
+    );
+    assert_eq!(follower.durable_end(), start);
+    // A reader holding a view of the old log keeps it.
+    assert_eq!(old.batches().count(), old_batches);
+    assert!(follower.reader().fetch(start, 1 << 20).unwrap().is_empty());
+    // It copies on from the leader's start, and all of it is there after a reopen.
+    let mut at = start;
+    while at < r.end_offset() {
+        let view = r.fetch(at, 1).unwrap();
+        let info = follower.append_raw(view.bytes()).unwrap();
+        at = info.last_offset + 1;
+    }
+    follower
+        .append_durable(
+            &meta(99, 1),
+            &payload(99, 10),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+    drop(follower);
+    let (follower, _) = Log::open(b.path(), small(FsyncPolicy::Always)).unwrap();
+    assert_eq!(follower.start_offset(), start);
+    assert_eq!(follower.end_offset(), r.end_offset() + 1);
+    let mut seen = 0;
+    let mut at = start;
+    while at < r.end_offset() {
+        for (h, p) in follower.reader().fetch(at, 1 << 20).unwrap().batches() {
+            if h.base_offset < r.end_offset() {
+                assert_eq!(check(p), Some(h.base_offset), "batch at {}", h.base_offset);
+                seen += 1;
+            }
+            at = h.last_offset() + 1;
+        }
+    }
+    assert_eq!(seen, (r.end_offset() - start) as usize);
+}

@@ -12,6 +12,7 @@
 //! * Only the bound queue is served: on a multi-queue NIC, steer Neo's port to
 //!   it (`ethtool -N IF flow-type udp4 dst-port P action Q`) or use one queue.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -104,6 +105,10 @@ pub struct AfXdpPhy {
     _ebpf: Ebpf,
     iface: Interface,
     mode: String,
+    /// Sends the datagrams that make the kernel resolve a neighbour.
+    probe: Option<UdpSocket>,
+    /// When each address may be probed again.
+    probed: HashMap<Ipv4Addr, Instant>,
 }
 
 fn err(context: &str, e: impl std::fmt::Display) -> io::Error {
@@ -180,6 +185,8 @@ impl AfXdpPhy {
             _ebpf: ebpf,
             iface,
             mode,
+            probe: None,
+            probed: HashMap::new(),
         })
     }
 
@@ -222,21 +229,51 @@ impl Phy for AfXdpPhy {
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.xsk.wait(timeout)
     }
+
+    /// From the kernel's neighbour table; when absent, one datagram to the
+    /// discard port (at most every [`PROBE_EVERY`]) makes the kernel ARP.
+    fn neighbour(&mut self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        if let Some(mac) = kernel_table_lookup(ip) {
+            self.probed.remove(&ip);
+            return Some(mac);
+        }
+        let now = Instant::now();
+        if self.probed.get(&ip).is_some_and(|t| now < *t) {
+            return None;
+        }
+        self.probed.insert(ip, now + PROBE_EVERY);
+        if self.probe.is_none() {
+            self.probe = UdpSocket::bind("0.0.0.0:0")
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .map_err(|e| tracing::warn!(error = %e, "cannot open the neighbour probe socket"))
+                .ok();
+        }
+        if let Some(p) = &self.probe {
+            let _ = p.send_to(b"neo neighbour probe", (ip, 9));
+        }
+        None
+    }
+}
+
+/// How often [`AfXdpPhy::neighbour`] asks the kernel to resolve one address.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// `ip`'s MAC if the kernel's neighbour table has a complete entry.
+fn kernel_table_lookup(ip: Ipv4Addr) -> Option<[u8; 6]> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // IP, HW type, flags (0x2 = complete), HW address, mask, device
+        (f.len() >= 4 && f[0] == ip.to_string() && f[2] == "0x2")
+            .then(|| parse_mac(f[3]))
+            .flatten()
+    })
 }
 
 /// The MAC of `ip` from the kernel's neighbour table, asking the kernel to
 /// resolve it (one datagram to the discard port) if it is not there yet.
 pub fn kernel_neighbour(ip: Ipv4Addr, timeout: Duration) -> io::Result<[u8; 6]> {
-    let lookup = || -> Option<[u8; 6]> {
-        let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-        table.lines().skip(1).find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            // IP, HW type, flags (0x2 = complete), HW address, mask, device
-            (f.len() >= 4 && f[0] == ip.to_string() && f[2] == "0x2")
-                .then(|| parse_mac(f[3]))
-                .flatten()
-        })
-    };
+    let lookup = || kernel_table_lookup(ip);
     if let Some(mac) = lookup() {
         return Ok(mac);
     }

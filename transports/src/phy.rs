@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// A raw-frame device.
@@ -35,6 +36,17 @@ pub trait Phy {
 
     /// Blocks until a frame may have arrived or `timeout` passes.
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// The MAC of `ip`, for a device whose ARP belongs to the host's kernel
+    /// (AF_XDP: ARP frames go to the kernel, so the engine's own requests
+    /// are never answered to it). `None` while unknown; such a device asks
+    /// the kernel to resolve it meanwhile, without blocking. Devices whose
+    /// every frame reaches the engine (DPDK, the test link) keep the default:
+    /// the engine resolves with its own ARP.
+    fn neighbour(&mut self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        let _ = ip;
+        None
+    }
 }
 
 /// One end of an in-memory, lossless, in-order link, for tests of code that

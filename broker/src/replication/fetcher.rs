@@ -1,214 +1,324 @@
-//! A follower's replica fetcher: one thread per leader this node follows
-//! partitions of. It asks the broker which partitions and offsets to fetch,
-//! sends one long-polling `ReplicaFetch` to the leader over TCP (outside
-//! the broker's lock), then applies the answer under the lock: truncate a
-//! diverged log, append the leader's batches byte for byte, note the
-//! leader's high watermark. It ends when this node follows nothing from
-//! that leader any more; the broker starts another when it does again.
+//! A follower's replica fetchers: one session per leader this node follows
+//! partitions of, each a connection of the broker's own transport, driven
+//! from its poll loop. Replication therefore runs over whatever the broker
+//! serves on — TCP, RDMA, or the packet engine on AF_XDP or DPDK (a NIC
+//! queue, a DPDK port, an RDMA device belong to one loop; no other thread
+//! could open a second one).
+//!
+//! A session connects to the leader's advertised address, sends one
+//! long-polling `ReplicaFetch` at a time ([`Broker::follow_request`]) and
+//! applies the answer when it comes ([`Broker::apply_replica`]), then asks
+//! again at once. A connect, call or answer that fails, or one that takes
+//! longer than its limit, closes the connection; the session retries after
+//! [`BACKOFF`]. Sessions come and go with the leaders the metadata names
+//! (see `link::upkeep`).
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use neo_transports::tcp::{TcpConfig, TcpTransport};
+use neo_transports::rpc::{MethodId, Outcome, RpcError, Server};
+use neo_transports::{ConnId, Transport};
 
 use super::wire::*;
 use crate::broker::Broker;
-use crate::client::{ConnectConfig, Connection};
-use crate::protocol::BrokerError;
-use crate::replication::Role;
-use crate::service::lock;
 
 /// How long a leader may hold a fetch while it has nothing new.
-const MAX_WAIT_MS: u32 = 500;
+pub const MAX_WAIT_MS: u32 = 500;
 /// Bytes per fetch answer.
 const MAX_BYTES: u32 = 8 << 20;
-/// Pause after a failed fetch.
-const BACKOFF: Duration = Duration::from_millis(100);
+/// Pause after a failure before the next connect or call.
+pub const BACKOFF: Duration = Duration::from_millis(100);
+/// A connect that has not completed by then is given up.
+const CONNECT_LIMIT: Duration = Duration::from_secs(2);
+/// Beyond the leader's hold, how long an answer may take.
+const ANSWER_SLACK: Duration = Duration::from_secs(2);
 
-pub struct Fetcher {
-    handle: JoinHandle<()>,
-    stop: Arc<AtomicBool>,
+/// The poll loop's means of calling out: its RPC server.
+pub trait Dial {
+    fn connect(&mut self, addr: SocketAddr) -> std::io::Result<ConnId>;
+    fn call(
+        &mut self,
+        conn: ConnId,
+        method: MethodId,
+        body: &[u8],
+        budget: Duration,
+    ) -> Result<u64, RpcError>;
+    fn close(&mut self, conn: ConnId);
 }
 
-impl Drop for Fetcher {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+impl<T: Transport> Dial for Server<T> {
+    fn connect(&mut self, addr: SocketAddr) -> std::io::Result<ConnId> {
+        Server::connect(self, addr)
+    }
+    fn call(
+        &mut self,
+        conn: ConnId,
+        method: MethodId,
+        body: &[u8],
+        budget: Duration,
+    ) -> Result<u64, RpcError> {
+        Server::call(self, conn, method, body, budget)
+    }
+    fn close(&mut self, conn: ConnId) {
+        Server::close(self, conn)
     }
 }
 
-impl Fetcher {
-    pub fn spawn(broker: Weak<Mutex<Broker>>, me: NodeId, leader: NodeId) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("neo-fetch-from-{leader}"))
-            .spawn(move || run(broker, me, leader, s))?;
-        Ok(Self { handle, stop })
+enum State {
+    /// No connection.
+    Idle,
+    Connecting {
+        since: Instant,
+    },
+    /// Connected, no call outstanding.
+    Ready,
+    InFlight {
+        call: u64,
+        sent: Instant,
+        asked: Vec<ReplicaFetchPartition>,
+    },
+}
+
+struct Session {
+    conn: Option<ConnId>,
+    /// The leader's address `conn` was made to.
+    addr: String,
+    state: State,
+    /// No connect or call before this (after a failure).
+    not_before: Instant,
+}
+
+/// The sessions, by leader.
+#[derive(Default)]
+pub(crate) struct Fetchers {
+    sessions: HashMap<NodeId, Session>,
+    by_conn: HashMap<ConnId, NodeId>,
+    /// Connections of sessions that ended, to close on the next drive.
+    closing: Vec<ConnId>,
+}
+
+impl Fetchers {
+    /// Keeps a session for each of `leaders` and no other.
+    pub(crate) fn want(&mut self, leaders: &BTreeSet<NodeId>, now: Instant) {
+        let Self {
+            sessions,
+            by_conn,
+            closing,
+        } = self;
+        sessions.retain(|id, s| {
+            let keep = leaders.contains(id);
+            if !keep {
+                if let Some(c) = s.conn.take() {
+                    by_conn.remove(&c);
+                    closing.push(c);
+                }
+            }
+            keep
+        });
+        for id in leaders {
+            sessions.entry(*id).or_insert_with(|| Session {
+                conn: None,
+                addr: String::new(),
+                state: State::Idle,
+                not_before: now,
+            });
+        }
     }
 
-    pub fn alive(&self) -> bool {
-        !self.handle.is_finished()
+    /// Drops `leader`'s connection (closing it) and waits [`BACKOFF`].
+    fn reset(&mut self, leader: NodeId, now: Instant, dial: Option<&mut dyn Dial>) {
+        let Some(s) = self.sessions.get_mut(&leader) else {
+            return;
+        };
+        if let Some(c) = s.conn.take() {
+            self.by_conn.remove(&c);
+            match dial {
+                Some(d) => d.close(c),
+                None => self.closing.push(c),
+            }
+        }
+        s.state = State::Idle;
+        s.not_before = now + BACKOFF;
     }
 }
 
 fn resolve(addr: &str) -> Option<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Some(a);
+    }
+    // A name: resolved on each (re)connect, so a moved leader is found.
     addr.to_socket_addrs().ok()?.next()
 }
 
-fn run(broker: Weak<Mutex<Broker>>, me: NodeId, leader: NodeId, stop: Arc<AtomicBool>) {
-    let mut conn: Option<(String, Connection<TcpTransport>)> = None;
-    let mut out = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        let Some(b) = broker.upgrade() else { return };
-        let Some((addr, partitions)) = lock(&b).follow_request(leader) else {
+impl Broker {
+    /// Moves every fetch session on: connect, send the next fetch, give up
+    /// on what took too long. Returns how many things it did.
+    pub(crate) fn drive_fetchers(&mut self, now: Instant, dial: &mut dyn Dial) -> usize {
+        let Some(c) = &mut self.cluster else { return 0 };
+        let mut done = 0;
+        for conn in c.fetchers.closing.drain(..) {
+            dial.close(conn);
+            done += 1;
+        }
+        let leaders: Vec<NodeId> = c.fetchers.sessions.keys().copied().collect();
+        for leader in leaders {
+            done += self.drive_one(leader, now, dial);
+        }
+        done
+    }
+
+    fn drive_one(&mut self, leader: NodeId, now: Instant, dial: &mut dyn Dial) -> usize {
+        let Some(c) = &mut self.cluster else { return 0 };
+        let me = c.cfg.node_id;
+        let Some(s) = c.fetchers.sessions.get_mut(&leader) else {
+            return 0;
+        };
+        if now < s.not_before {
+            return 0;
+        }
+        match &s.state {
+            State::Idle => {
+                let Some(b) = c.control.meta().brokers.get(&leader).cloned() else {
+                    s.not_before = now + BACKOFF;
+                    return 0;
+                };
+                let Some(sa) = resolve(&b.addr) else {
+                    tracing::warn!(leader, addr = %b.addr, "cannot resolve the leader's address");
+                    s.not_before = now + BACKOFF;
+                    return 0;
+                };
+                match dial.connect(sa) {
+                    Ok(conn) => {
+                        s.conn = Some(conn);
+                        s.addr = b.addr;
+                        s.state = State::Connecting { since: now };
+                        c.fetchers.by_conn.insert(conn, leader);
+                    }
+                    Err(e) => {
+                        tracing::debug!(leader, addr = %sa, error = %e, "cannot connect to the leader");
+                        s.not_before = now + BACKOFF;
+                    }
+                }
+                1
+            }
+            State::Connecting { since } => {
+                if now.duration_since(*since) < CONNECT_LIMIT {
+                    return 0;
+                }
+                tracing::debug!(leader, addr = %s.addr, "connecting to the leader timed out");
+                c.fetchers.reset(leader, now, Some(dial));
+                1
+            }
+            State::InFlight { sent, .. } => {
+                let limit = Duration::from_millis(MAX_WAIT_MS as u64) + ANSWER_SLACK;
+                if now.duration_since(*sent) < limit {
+                    return 0;
+                }
+                tracing::debug!(leader, "replica fetch unanswered; reconnecting");
+                c.fetchers.reset(leader, now, Some(dial));
+                1
+            }
+            State::Ready => {
+                let Some((addr, partitions)) = self.follow_request(leader) else {
+                    return 0;
+                };
+                let Some(c) = &mut self.cluster else { return 0 };
+                let Some(s) = c.fetchers.sessions.get_mut(&leader) else {
+                    return 0;
+                };
+                let Some(conn) = s.conn else { return 0 };
+                if addr != s.addr {
+                    tracing::info!(leader, from = %s.addr, to = %addr, "the leader's address changed; reconnecting");
+                    c.fetchers.reset(leader, now, Some(dial));
+                    return 1;
+                }
+                let req = ReplicaFetch {
+                    replica: me,
+                    max_wait_ms: MAX_WAIT_MS,
+                    max_bytes: MAX_BYTES,
+                    partitions,
+                };
+                let body = match postcard::to_stdvec(&req) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "encoding a replica fetch");
+                        s.not_before = now + BACKOFF;
+                        return 0;
+                    }
+                };
+                let method = crate::client::method_id(super::METHOD_REPLICA_FETCH);
+                let budget = Duration::from_millis(MAX_WAIT_MS as u64) + ANSWER_SLACK;
+                match dial.call(conn, method, &body, budget) {
+                    Ok(call) => {
+                        s.state = State::InFlight {
+                            call,
+                            sent: now,
+                            asked: req.partitions,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(leader, error = %e, "cannot send a replica fetch");
+                        c.fetchers.reset(leader, now, Some(dial));
+                    }
+                }
+                1
+            }
+        }
+    }
+
+    /// What became of a fetch session's connection or call.
+    pub(crate) fn on_fetch_outcome(&mut self, conn: ConnId, outcome: Outcome<'_>) {
+        let now = Instant::now();
+        let Some(c) = &mut self.cluster else { return };
+        let Some(&leader) = c.fetchers.by_conn.get(&conn) else {
             return;
         };
-        drop(b);
-        if conn.as_ref().is_none_or(|(a, _)| *a != addr) {
-            conn = None;
-            let Some(sa) = resolve(&addr) else {
-                tracing::warn!(leader, %addr, "cannot resolve the leader's address");
-                std::thread::sleep(BACKOFF);
-                continue;
-            };
-            let mut cfg = ConnectConfig::new(sa);
-            cfg.connect_timeout = Duration::from_secs(1);
-            cfg.request_timeout = Duration::from_secs(3);
-            cfg.credits = 4;
-            let made = TcpTransport::new(TcpConfig::default())
-                .map_err(|e| e.to_string())
-                .and_then(|t| Connection::connect(t, cfg).map_err(|e| e.to_string()));
-            match made {
-                Ok(c) => conn = Some((addr.clone(), c)),
-                Err(e) => {
-                    tracing::debug!(leader, %addr, error = %e, "cannot reach the leader");
-                    std::thread::sleep(BACKOFF);
-                    continue;
+        let Some(s) = c.fetchers.sessions.get_mut(&leader) else {
+            return;
+        };
+        match outcome {
+            Outcome::Connected => {
+                if matches!(s.state, State::Connecting { .. }) {
+                    s.state = State::Ready;
                 }
             }
-        }
-        let Some((_, c)) = conn.as_mut() else {
-            continue;
-        };
-        let req = ReplicaFetch {
-            replica: me,
-            max_wait_ms: MAX_WAIT_MS,
-            max_bytes: MAX_BYTES,
-            partitions,
-        };
-        let body = match postcard::to_stdvec(&req) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "encoding a replica fetch");
-                return;
+            Outcome::Closed(reason) => {
+                tracing::debug!(leader, %reason, "connection to the leader closed");
+                c.fetchers.by_conn.remove(&conn);
+                s.conn = None;
+                s.state = State::Idle;
+                s.not_before = now + BACKOFF;
             }
-        };
-        let timeout = Duration::from_millis(MAX_WAIT_MS as u64 + 2_000);
-        if let Err(e) = c.call_raw(super::METHOD_REPLICA_FETCH, &body, timeout, &mut out) {
-            tracing::debug!(leader, error = %e, "replica fetch failed");
-            conn = None;
-            std::thread::sleep(BACKOFF);
-            continue;
-        }
-        let Some(b) = broker.upgrade() else { return };
-        let applied = lock(&b).apply_replica(leader, &req.partitions, &out);
-        if let Err(e) = applied {
-            tracing::warn!(leader, error = %e, "replica fetch answer not applied");
-            std::thread::sleep(BACKOFF);
-        }
-    }
-}
-
-impl Broker {
-    /// The leader's address and, for each partition this node follows from
-    /// `leader`, where to fetch from; `None` when there are none.
-    pub(crate) fn follow_request(
-        &self,
-        leader: NodeId,
-    ) -> Option<(String, Vec<ReplicaFetchPartition>)> {
-        let c = self.cluster.as_ref()?;
-        let addr = c.control.meta().brokers.get(&leader)?.addr.clone();
-        let mut parts = Vec::new();
-        for (name, t) in self.topics.iter() {
-            for (i, p) in t.partitions.iter().enumerate() {
-                if let Role::Follower { leader: l, epoch } = p.replica.role {
-                    if l == leader {
-                        parts.push(ReplicaFetchPartition {
-                            topic: name.clone(),
-                            partition: i as u32,
-                            leader_epoch: epoch,
-                            offset: p.end_offset(),
-                            last_fetched_epoch: p.last_epoch(),
-                        });
+            Outcome::Failed { call, error } => {
+                if matches!(s.state, State::InFlight { call: k, .. } if k == call) {
+                    tracing::debug!(leader, %error, "replica fetch failed");
+                    s.state = State::Ready;
+                    s.not_before = now + BACKOFF;
+                }
+            }
+            Outcome::Answer { call, body } => {
+                let State::InFlight { call: k, .. } = s.state else {
+                    return;
+                };
+                if k != call {
+                    return;
+                }
+                let State::InFlight { asked, .. } = std::mem::replace(&mut s.state, State::Ready)
+                else {
+                    return;
+                };
+                if let Err(e) = self.apply_replica(leader, &asked, body) {
+                    tracing::warn!(leader, error = %e, "replica fetch answer not applied");
+                    if let Some(s) = self
+                        .cluster
+                        .as_mut()
+                        .and_then(|c| c.fetchers.sessions.get_mut(&leader))
+                    {
+                        s.not_before = now + BACKOFF;
                     }
                 }
             }
         }
-        (!parts.is_empty()).then_some((addr, parts))
-    }
-
-    /// Applies a replica-fetch answer to the partitions that still follow
-    /// `leader` at the epoch and offset the fetch was made for.
-    pub(crate) fn apply_replica(
-        &mut self,
-        leader: NodeId,
-        asked: &[ReplicaFetchPartition],
-        answer: &[u8],
-    ) -> Result<(), String> {
-        let (head, mut rest) =
-            postcard::take_from_bytes::<Result<ReplicaFetchHead, BrokerError>>(answer)
-                .map_err(|e| format!("undecodable answer: {e}"))?;
-        let head = head.map_err(|e| e.to_string())?;
-        if head.partitions.len() != asked.len() {
-            return Err("the answer names a different number of partitions".into());
-        }
-        for (fp, got) in asked.iter().zip(head.partitions) {
-            let bytes = rest
-                .get(..got.len as usize)
-                .ok_or("the answer is shorter than its head says")?;
-            rest = &rest[got.len as usize..];
-            let Ok(p) = self.topics.partition_mut(&fp.topic, fp.partition) else {
-                continue;
-            };
-            let same = matches!(p.replica.role, Role::Follower { leader: l, epoch } if l == leader && epoch == fp.leader_epoch);
-            if !same || p.end_offset() != fp.offset {
-                continue;
-            }
-            if let Some(e) = got.error {
-                tracing::debug!(topic = %fp.topic, partition = fp.partition, error = %e, "leader refused the fetch");
-                continue;
-            }
-            if let Some((epoch, end)) = got.diverging {
-                let leo = p.end_offset();
-                let own = p.replica.epochs.end_of(epoch, leo).map_or(end, |(_, e)| e);
-                let to = end.min(own).min(leo);
-                match p.truncate_replica(to) {
-                    Ok(now) => {
-                        tracing::warn!(topic = %fp.topic, partition = fp.partition, from = leo, to = now, leader_epoch = epoch, "log diverged from the leader's: truncated")
-                    }
-                    Err(e) => return Err(format!("truncating {}/{}: {e}", fp.topic, fp.partition)),
-                }
-                continue;
-            }
-            let mut at = 0usize;
-            while at < bytes.len() {
-                let h = neo_storage::batch::parse_header(&bytes[at..], usize::MAX / 2)
-                    .map_err(|e| format!("batch from the leader: {}", e.describe()))?;
-                let len = h.batch_len as usize;
-                let batch = bytes.get(at..at + len).ok_or("a batch cut short")?;
-                at += len;
-                if h.last_offset() < p.end_offset() {
-                    continue;
-                }
-                p.append_replicated(batch)
-                    .map_err(|e| format!("appending to {}/{}: {e}", fp.topic, fp.partition))?;
-            }
-            let leo = p.end_offset();
-            p.replica.follow_hw(got.high_watermark, leo);
-        }
-        Ok(())
     }
 }

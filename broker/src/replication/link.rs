@@ -5,7 +5,7 @@
 //! controller through a worker thread (controller calls block; the poll loop
 //! must not).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use neo_cluster::{ClusterMeta, PartitionState};
 use neo_transports::rpc::Deferred;
 
-use super::fetcher::Fetcher;
+use super::fetcher::Fetchers;
 use super::wire::*;
 use crate::broker::{Broker, FetchReply};
 use crate::protocol::{decode_request, encode_result, BrokerError, TopicConfig};
@@ -118,7 +118,7 @@ pub struct ClusterLink {
     /// Answers the worker finished (creates, deletes, status).
     pub(crate) done: Finished,
     pub(crate) held: Vec<HeldReplicaFetch>,
-    fetchers: HashMap<NodeId, Fetcher>,
+    pub(crate) fetchers: Fetchers,
     last_upkeep: Instant,
 }
 
@@ -153,10 +153,9 @@ impl ClusterLink {
             jobs: tx,
             done,
             held: Vec::new(),
-            fetchers: HashMap::new(),
+            fetchers: Fetchers::default(),
             last_upkeep: Instant::now(),
         });
-        b.self_ref = Arc::downgrade(broker);
         Ok(())
     }
 
@@ -567,24 +566,11 @@ impl Broker {
         if moved {
             self.note_visible();
         }
-        let weak = self.self_ref.clone();
         let Some(c) = &mut self.cluster else { return };
         for j in jobs {
             c.send(j);
         }
-        c.fetchers.retain(|id, f| leaders.contains(id) && f.alive());
-        for id in leaders {
-            if let std::collections::hash_map::Entry::Vacant(slot) = c.fetchers.entry(id) {
-                match Fetcher::spawn(weak.clone(), me, id) {
-                    Ok(f) => {
-                        slot.insert(f);
-                    }
-                    Err(e) => {
-                        tracing::error!(leader = id, error = %e, "cannot start a replica fetcher")
-                    }
-                }
-            }
-        }
+        c.fetchers.want(&leaders, now);
     }
 
     /// Gives each partition the role the metadata says; makes topics the

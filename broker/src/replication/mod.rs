@@ -13,11 +13,13 @@
 //! - [`wire`]: the requests and answers.
 //! - [`link`]: the broker's side — reconciling roles with the metadata,
 //!   serving replica fetches, keeping the ISR; [`fetcher`]: the follower's
-//!   threads that fetch from leaders.
+//!   fetch sessions, run by the broker's poll loop over its own transport;
+//!   [`follow`]: what a follower asks for and how it applies the answer.
 
 pub mod control;
 pub mod epochs;
 pub mod fetcher;
+pub mod follow;
 pub mod link;
 pub mod replica;
 pub mod wire;

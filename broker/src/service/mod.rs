@@ -2,7 +2,8 @@
 //! behind the access checks of [`crate::access`]), and the poll loop that
 //! runs handlers to completion and then sends the answers that became due
 //! (durable acks, long-poll fetches, completed rebalances, answers held for
-//! a quota).
+//! a quota). In a cluster the same loop also fetches, as a follower, from
+//! partition leaders over the same transport (`replication::fetcher`).
 //!
 //! One thread runs the loop; the handlers and the loop share the [`Broker`]
 //! through a mutex that only that thread takes on the data path (the admin
@@ -84,9 +85,13 @@ fn round<T: Transport>(
     access: &SharedAccess,
     due: &mut Vec<(Deferred, Vec<u8>)>,
 ) -> io::Result<usize> {
-    let n = server.poll_once()?;
+    let mut n = server.poll_once()?;
     let now = Instant::now();
-    lock(broker).tick(now, due);
+    {
+        let mut b = lock(broker);
+        b.tick(now, due);
+        n += b.drive_fetchers(now, server);
+    }
     if access.active {
         let mut a = access.lock();
         let mut i = 0;
@@ -123,6 +128,13 @@ impl<T: Transport> BrokerService<T> {
     ) -> Result<Self, String> {
         let access = SharedAccess::new(Access::new(security));
         methods::register(&mut server, &broker, &access)?;
+        // A follower's fetches from its leaders are this server's own calls.
+        let weak = Arc::downgrade(&broker);
+        server.on_outbound(move |conn, outcome| {
+            if let Some(b) = weak.upgrade() {
+                lock(&b).on_fetch_outcome(conn, outcome);
+            }
+        });
         Ok(Self {
             server,
             broker,

@@ -34,7 +34,13 @@ pub struct EngineTransport<P: Phy, C: Clock = SystemClock> {
     engine: Engine,
     phy: P,
     clock: C,
+    /// When to next ask the phy for the neighbours the engine is resolving.
+    next_lookup: Option<std::time::Instant>,
 }
+
+/// How often a phy that keeps neighbours outside the engine (AF_XDP: the
+/// kernel's table) is asked for the ones a connect waits on.
+const NEIGHBOUR_LOOKUP_EVERY: Duration = Duration::from_millis(20);
 
 struct Counting<'a> {
     inner: &'a mut dyn EventSink,
@@ -56,6 +62,24 @@ impl<P: Phy, C: Clock> EngineTransport<P, C> {
             engine,
             phy,
             clock,
+            next_lookup: None,
+        }
+    }
+    /// Connects waiting on ARP: asks the phy (every
+    /// [`NEIGHBOUR_LOOKUP_EVERY`]) whether it knows their neighbours.
+    fn look_up_neighbours(&mut self, now: std::time::Instant) {
+        if !self.engine.is_resolving() {
+            self.next_lookup = None;
+            return;
+        }
+        if self.next_lookup.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_lookup = Some(now + NEIGHBOUR_LOOKUP_EVERY);
+        for ip in self.engine.resolving_ips() {
+            if let Some(mac) = self.phy.neighbour(ip) {
+                self.engine.learn(ip, mac, now);
+            }
         }
     }
     pub fn engine(&mut self) -> &mut Engine {
@@ -130,6 +154,11 @@ impl<P: Phy, C: Clock> Transport for EngineTransport<P, C> {
             ));
         };
         let now = self.clock.now();
+        if !self.engine.knows(*v4.ip()) {
+            if let Some(mac) = self.phy.neighbour(*v4.ip()) {
+                self.engine.add_neighbour(*v4.ip(), mac);
+            }
+        }
         self.engine.connect(v4, now)
     }
 
@@ -141,6 +170,7 @@ impl<P: Phy, C: Clock> Transport for EngineTransport<P, C> {
             engine.handle_frame(now, frame, &mut counting)
         })?;
         self.engine.poll_timers(now);
+        self.look_up_neighbours(now);
         if self.engine.poll_transmit(now, &mut self.phy) > 0 {
             self.phy.flush()?;
         }

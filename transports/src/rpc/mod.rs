@@ -21,6 +21,7 @@ mod client;
 mod server;
 
 pub use client::{CallId, Client, ClientConfig, ClientStats};
+pub use server::outbound::Outcome;
 pub use server::{Call, Deferred, Server, ServerConfig, ServerStats};
 
 use std::fmt;

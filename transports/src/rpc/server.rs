@@ -1,5 +1,7 @@
 //! The RPC server: a method table and the event sink that runs handlers on the
-//! transport's poll loop.
+//! transport's poll loop. The same loop can also call out: connections the
+//! server opens itself carry its own requests, and their answers go to one
+//! handler (see [`outbound`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +12,9 @@ use super::{parse_request, ErrorCode, MethodId, ServiceError, ERROR_HEADER_LEN};
 use crate::backoff::{Backoff, BackoffConfig, Idle};
 use crate::frame::{self, Kind};
 use crate::transport::{ConnId, Event, EventSink, SendError, Transport, Tx};
+
+pub mod outbound;
+use outbound::{OutboundHandler, Outcome};
 
 /// Server limits.
 #[derive(Debug, Clone)]
@@ -56,6 +61,9 @@ struct ConnState {
     in_flight: u32,
     /// The peer's address, when the transport reported one (accepted connections).
     peer: Option<SocketAddr>,
+    /// Opened by [`Server::connect`]: carries this server's calls, not
+    /// requests to it.
+    outbound: bool,
 }
 
 /// An answer promised for later; give it to [`Server::complete`].
@@ -174,6 +182,10 @@ struct Dispatch {
     conns: Vec<Option<ConnState>>,
     credits: u32,
     stats: ServerStats,
+    /// Where answers on outbound connections go.
+    outbound: Option<OutboundHandler>,
+    /// Id of the last call made on an outbound connection.
+    last_call: u64,
 }
 
 /// An RPC server over one transport, run by one poll loop.
@@ -192,6 +204,8 @@ impl<T: Transport> Server<T> {
                 conns: Vec::new(),
                 credits: cfg.credits.max(1),
                 stats: ServerStats::default(),
+                outbound: None,
+                last_call: 0,
             },
             backoff: Backoff::new(cfg.backoff),
         }
@@ -325,6 +339,9 @@ impl Dispatch {
     }
 
     fn on_message(&mut self, conn: ConnId, data: &[u8], tx: &mut dyn Tx) {
+        if self.state_mut(conn).is_some_and(|s| s.outbound) {
+            return self.on_outbound_message(conn, data, tx);
+        }
         let max = tx.max_message();
         let frame = match frame::decode(data, max) {
             Ok(f) => f,
@@ -427,6 +444,9 @@ impl EventSink for Dispatch {
     fn on_event(&mut self, event: Event<'_>, tx: &mut dyn Tx) {
         match event {
             Event::Message { conn, data } => self.on_message(conn, data, tx),
+            Event::Connected { conn } if self.state_mut(conn).is_some_and(|s| s.outbound) => {
+                self.outcome(conn, Outcome::Connected);
+            }
             Event::Accepted { conn, .. } | Event::Connected { conn } => {
                 self.stats.connections_accepted += 1;
                 let peer = match event {
@@ -441,11 +461,15 @@ impl EventSink for Dispatch {
                     conn,
                     in_flight: 0,
                     peer,
+                    outbound: false,
                 });
             }
             Event::Closed { conn, reason } => {
                 self.stats.connections_closed += 1;
                 tracing::debug!(?conn, %reason, "connection closed");
+                if self.state_mut(conn).is_some_and(|s| s.outbound) {
+                    self.outcome(conn, Outcome::Closed(reason));
+                }
                 if let Some(slot) = self.conns.get_mut(conn.index()) {
                     if slot.is_some_and(|s| s.conn == conn) {
                         *slot = None;

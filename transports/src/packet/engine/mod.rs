@@ -176,6 +176,38 @@ impl Engine {
     pub fn add_neighbour(&mut self, ip: Ipv4Addr, mac: [u8; 6]) {
         self.neighbours.insert(ip, mac);
     }
+    /// Whether the engine has a neighbour entry for `ip`.
+    pub fn knows(&self, ip: Ipv4Addr) -> bool {
+        self.neighbours.contains_key(&ip)
+    }
+    /// Whether a connect waits on ARP.
+    pub fn is_resolving(&self) -> bool {
+        !self.resolving.is_empty()
+    }
+    /// The addresses connects wait on.
+    pub fn resolving_ips(&self) -> Vec<Ipv4Addr> {
+        self.resolving.keys().copied().collect()
+    }
+    /// `ip` is at `mac` (from an ARP packet, or from a table outside the
+    /// engine): sessions waiting on it go on to CONNECT.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
+        self.neighbours.insert(ip, mac);
+        if self.resolving.remove(&ip).is_none() {
+            return;
+        }
+        for (key, s) in self.tx.sessions.iter_mut() {
+            if s.state == State::Resolving && s.peer.ip == ip {
+                s.peer.mac = mac;
+                s.state = State::Connecting;
+                s.control = Some(Type::Connect);
+                if !s.dirty {
+                    s.dirty = true;
+                    self.tx.dirty.push(key);
+                }
+            }
+        }
+        arm(&mut self.tx.next_timer, now);
+    }
     /// When the engine next needs [`Engine::poll_timers`], if ever.
     pub fn next_timer(&self) -> Option<Instant> {
         self.tx.next_timer

@@ -56,7 +56,6 @@ impl Engine {
         if arp.target_ip != self.cfg.ip {
             return;
         }
-        self.neighbours.insert(arp.sender_ip, arp.sender_mac);
         if arp.op == ARP_REQUEST && self.arp_out.len() < 64 {
             let reply = Arp {
                 op: ARP_REPLY,
@@ -67,20 +66,7 @@ impl Engine {
             };
             self.arp_out.push_back((arp.sender_mac, reply));
         }
-        if self.resolving.remove(&arp.sender_ip).is_some() {
-            for (key, s) in self.tx.sessions.iter_mut() {
-                if s.state == State::Resolving && s.peer.ip == arp.sender_ip {
-                    s.peer.mac = arp.sender_mac;
-                    s.state = State::Connecting;
-                    s.control = Some(Type::Connect);
-                    if !s.dirty {
-                        s.dirty = true;
-                        self.tx.dirty.push(key);
-                    }
-                }
-            }
-            arm(&mut self.tx.next_timer, now);
-        }
+        self.learn(arp.sender_ip, arp.sender_mac, now);
     }
 
     fn on_packet(
