@@ -1,4 +1,5 @@
-# Sourced by the multi-process checks (rolling_restart.sh, kafka_cluster.sh):
+# Sourced by the multi-process checks (rolling_restart.sh, kafka_cluster.sh,
+# secure_cluster.sh, fabric_cluster.sh):
 # a scratch directory `$work`, every process added to `pids` stopped on exit,
 # `fail` that shows the tail of each `$work/serve*.log` first, and
 # `free_port` for loopback listeners.

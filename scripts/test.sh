@@ -41,6 +41,7 @@ ci_step "ci/c_bindings.sh: the C ABI's test and example under valgrind against n
 ci_step "ci/python_bindings.sh: the Python wheel (maturin) in a fresh venv: example and pytest against neo serve" ci/python_bindings.sh
 ci_step "ci/kafka.sh: kcat, confluent-kafka and aiokafka against neo serve --kafka-listen" ci/kafka.sh
 ci_step "ci/kafka_cluster.sh: kcat against a replicated 3-node cluster: metadata with leaders and ISRs, acks=all through a leader kill, exactly once" ci/kafka_cluster.sh
+ci_step "ci/secure_cluster.sh: a replicated cluster under --neo-auth and the authorizer: followers authenticate with SCRAM, a wrong password is refused" ci/secure_cluster.sh
 ci_step "ci/fabric_cluster.sh af-xdp: a 3-node cluster replicating over AF_XDP (namespaces, veth): acks=all through a leader kill, exactly once" ci/fabric_cluster.sh af-xdp
 ci_step "ci/fabric_cluster.sh dpdk: the same cluster replicating over DPDK (net_af_packet on veth, --no-huge)" ci/fabric_cluster.sh dpdk
 ci_step "ci/deploy.sh: systemd-analyze verify, the container image (buildah, debootstrap rootfs), kustomize + kubernetes-validate" ci/deploy.sh

@@ -36,6 +36,34 @@ pub struct ClusterArgs {
     /// (its partitions get new leaders) [default: 1500].
     #[arg(long, env = "NEO_SESSION_TIMEOUT_MS", default_value_t = 1500)]
     pub session_timeout_ms: u64,
+    /// The user this node's replica fetches authenticate as, for leaders
+    /// running `--neo-auth` (SCRAM; the password in NEO_REPLICATION_PASSWORD).
+    /// Needs Alter on the cluster when the authorizer is on.
+    #[arg(long, env = "NEO_REPLICATION_USER")]
+    pub replication_user: Option<String>,
+    /// SCRAM mechanism of --replication-user: SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, default_value = "SCRAM-SHA-256")]
+    pub replication_sasl_mechanism: String,
+}
+
+/// The replication credentials of `args`, if any.
+fn replication_auth(args: &ClusterArgs) -> anyhow::Result<Option<neo_broker::client::ClientAuth>> {
+    use neo_broker::security::SaslMechanism;
+    let Some(user) = &args.replication_user else {
+        return Ok(None);
+    };
+    let mechanism =
+        SaslMechanism::parse(&args.replication_sasl_mechanism).map_err(anyhow::Error::msg)?;
+    if mechanism == SaslMechanism::Plain {
+        bail!("--replication-sasl-mechanism PLAIN would send the password as it is over replication connections (they have no TLS): use SCRAM-SHA-256 or SCRAM-SHA-512");
+    }
+    let password = std::env::var("NEO_REPLICATION_PASSWORD")
+        .context("--replication-user needs the password in the NEO_REPLICATION_PASSWORD environment variable")?;
+    Ok(Some(neo_broker::client::ClientAuth {
+        mechanism,
+        user: user.clone(),
+        password,
+    }))
 }
 
 /// Parses `1=host:port,2=host:port` (host names are resolved at each dial).
@@ -104,6 +132,7 @@ impl Membership {
         );
         let mut link = LinkConfig::new(id);
         link.replica_lag_max = Duration::from_millis(args.replica_lag_max_ms);
+        link.replication_auth = replication_auth(args)?;
         ClusterLink::install(broker, controller.clone(), link)
             .map_err(|e| anyhow::anyhow!("joining the cluster: {e}"))?;
         // Followers fetch from leaders on the broker's own poll loop, over

@@ -23,7 +23,7 @@ mkdir -p "$cache"
 MODULES=(crc32_generic rdma_rxe rdma_ucm ib_uverbs dummy virtio_pci 9pnet_virtio 9p)
 # Host binaries copied into the guest with their shared libraries.
 TOOLS=(/usr/bin/rdma /usr/sbin/ip /usr/bin/ibv_devinfo /usr/bin/ibv_devices /usr/bin/ib_send_lat
-       /usr/bin/ibv_rc_pingpong /usr/bin/timeout /bin/dash)
+       /usr/bin/ibv_rc_pingpong /usr/bin/timeout /bin/dash /usr/bin/kcat)
 
 log() { printf '==> softroce: %s\n' "$*" >&2; }
 
@@ -72,7 +72,7 @@ build() {
     # busybox for the small tools; dash as /bin/sh (busybox sh would prefer its
     # own `ip` applet over iproute2's, which rdma needs).
     cp /bin/busybox "$r/bin/busybox"
-    for a in mount umount insmod mkdir cat echo sleep dd ls sync poweroff uname grep sed awk head tail wc seq env true false printf rm cp chmod ln ps kill tee cut tr; do
+    for a in mount umount insmod mkdir cat echo sleep dd ls sync poweroff uname grep sed awk head tail wc seq env true false printf rm cp chmod ln ps kill tee cut tr sort uniq cmp; do
         ln -sf busybox "$r/bin/$a"
     done
     local mods=() m

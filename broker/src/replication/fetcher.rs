@@ -5,7 +5,9 @@
 //! queue, a DPDK port, an RDMA device belong to one loop; no other thread
 //! could open a second one).
 //!
-//! A session connects to the leader's advertised address, sends one
+//! A session connects to the leader's advertised address, authenticates
+//! when the node has replication credentials (SCRAM, [`super::fetch_auth`]:
+//! a leader running `--neo-auth` requires it), sends one
 //! long-polling `ReplicaFetch` at a time ([`Broker::follow_request`]) and
 //! applies the answer when it comes ([`Broker::apply_replica`]), then asks
 //! again at once. A connect, call or answer that fails, or one that takes
@@ -20,8 +22,10 @@ use std::time::{Duration, Instant};
 use neo_transports::rpc::{MethodId, Outcome, RpcError, Server};
 use neo_transports::{ConnId, Transport};
 
+use super::fetch_auth::FetchAuth;
 use super::wire::*;
 use crate::broker::Broker;
+use crate::client::ClientAuth;
 
 /// How long a leader may hold a fetch while it has nothing new.
 pub const MAX_WAIT_MS: u32 = 500;
@@ -33,6 +37,10 @@ pub const BACKOFF: Duration = Duration::from_millis(100);
 const CONNECT_LIMIT: Duration = Duration::from_secs(2);
 /// Beyond the leader's hold, how long an answer may take.
 const ANSWER_SLACK: Duration = Duration::from_secs(2);
+/// How long an authentication step may take.
+const AUTH_LIMIT: Duration = Duration::from_secs(2);
+/// Pause after the leader refused this node's credentials.
+const AUTH_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The poll loop's means of calling out: its RPC server.
 pub trait Dial {
@@ -71,6 +79,13 @@ enum State {
     Connecting {
         since: Instant,
     },
+    /// Connected; the SCRAM exchange runs (`call`: the step awaiting its
+    /// answer, `None` when the next one is due).
+    Authenticating {
+        auth: Box<FetchAuth>,
+        call: Option<u64>,
+        since: Instant,
+    },
     /// Connected, no call outstanding.
     Ready,
     InFlight {
@@ -92,6 +107,8 @@ struct Session {
 /// The sessions, by leader.
 #[derive(Default)]
 pub(crate) struct Fetchers {
+    /// This node's replication credentials, if leaders require them.
+    auth: Option<ClientAuth>,
     sessions: HashMap<NodeId, Session>,
     by_conn: HashMap<ConnId, NodeId>,
     /// Connections of sessions that ended, to close on the next drive.
@@ -99,12 +116,20 @@ pub(crate) struct Fetchers {
 }
 
 impl Fetchers {
+    pub(crate) fn new(auth: Option<ClientAuth>) -> Self {
+        Self {
+            auth,
+            ..Self::default()
+        }
+    }
+
     /// Keeps a session for each of `leaders` and no other.
     pub(crate) fn want(&mut self, leaders: &BTreeSet<NodeId>, now: Instant) {
         let Self {
             sessions,
             by_conn,
             closing,
+            ..
         } = self;
         sessions.retain(|id, s| {
             let keep = leaders.contains(id);
@@ -128,6 +153,16 @@ impl Fetchers {
 
     /// Drops `leader`'s connection (closing it) and waits [`BACKOFF`].
     fn reset(&mut self, leader: NodeId, now: Instant, dial: Option<&mut dyn Dial>) {
+        self.reset_for(leader, now, dial, BACKOFF)
+    }
+
+    fn reset_for(
+        &mut self,
+        leader: NodeId,
+        now: Instant,
+        dial: Option<&mut dyn Dial>,
+        wait: Duration,
+    ) {
         let Some(s) = self.sessions.get_mut(&leader) else {
             return;
         };
@@ -139,7 +174,7 @@ impl Fetchers {
             }
         }
         s.state = State::Idle;
-        s.not_before = now + BACKOFF;
+        s.not_before = now + wait;
     }
 }
 
@@ -208,6 +243,40 @@ impl Broker {
                 }
                 tracing::debug!(leader, addr = %s.addr, "connecting to the leader timed out");
                 c.fetchers.reset(leader, now, Some(dial));
+                1
+            }
+            State::Authenticating {
+                call: Some(_),
+                since,
+                ..
+            } => {
+                if now.duration_since(*since) < AUTH_LIMIT {
+                    return 0;
+                }
+                tracing::warn!(leader, "authenticating to the leader timed out");
+                c.fetchers.reset(leader, now, Some(dial));
+                1
+            }
+            State::Authenticating { call: None, .. } => {
+                let State::Authenticating { auth, call, since } = &mut s.state else {
+                    return 0;
+                };
+                let Some(conn) = s.conn else { return 0 };
+                let sent = auth.next_step().and_then(|body| {
+                    let method = crate::client::method_id(crate::protocol::method::AUTHENTICATE);
+                    dial.call(conn, method, &body, AUTH_LIMIT)
+                        .map_err(|e| e.to_string())
+                });
+                match sent {
+                    Ok(id) => {
+                        *call = Some(id);
+                        *since = now;
+                    }
+                    Err(e) => {
+                        tracing::warn!(leader, error = %e, "cannot authenticate to the leader");
+                        c.fetchers.reset_for(leader, now, Some(dial), AUTH_BACKOFF);
+                    }
+                }
                 1
             }
             State::InFlight { sent, .. } => {
@@ -279,9 +348,22 @@ impl Broker {
         };
         match outcome {
             Outcome::Connected => {
-                if matches!(s.state, State::Connecting { .. }) {
-                    s.state = State::Ready;
+                if !matches!(s.state, State::Connecting { .. }) {
+                    return;
                 }
+                s.state = match c.fetchers.auth.as_ref().map(FetchAuth::new) {
+                    None => State::Ready,
+                    Some(Ok(auth)) => State::Authenticating {
+                        auth: Box::new(auth),
+                        call: None,
+                        since: now,
+                    },
+                    Some(Err(e)) => {
+                        tracing::error!(leader, error = %e, "replication credentials unusable");
+                        c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+                        return;
+                    }
+                };
             }
             Outcome::Closed(reason) => {
                 tracing::debug!(leader, %reason, "connection to the leader closed");
@@ -289,6 +371,28 @@ impl Broker {
                 s.conn = None;
                 s.state = State::Idle;
                 s.not_before = now + BACKOFF;
+            }
+            Outcome::Failed { call, error } if matches!(s.state, State::Authenticating { call: Some(k), .. } if k == call) =>
+            {
+                tracing::warn!(leader, %error, "the leader refused this node's authentication");
+                c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+            }
+            Outcome::Answer { call, body } if matches!(s.state, State::Authenticating { call: Some(k), .. } if k == call) =>
+            {
+                let State::Authenticating { auth, call, .. } = &mut s.state else {
+                    return;
+                };
+                match auth.on_reply(body) {
+                    Ok(true) => {
+                        tracing::debug!(leader, "authenticated to the leader");
+                        s.state = State::Ready;
+                    }
+                    Ok(false) => *call = None,
+                    Err(e) => {
+                        tracing::warn!(leader, error = %e, "the leader refused this node's replication credentials");
+                        c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+                    }
+                }
             }
             Outcome::Failed { call, error } => {
                 if matches!(s.state, State::InFlight { call: k, .. } if k == call) {

@@ -96,6 +96,9 @@ pub struct LinkConfig {
     pub replica_lag_max: Duration,
     /// Controller calls give up after this.
     pub controller_timeout: Duration,
+    /// What this node's fetch sessions authenticate with (SCRAM), for
+    /// leaders that require authentication (`--neo-auth`).
+    pub replication_auth: Option<crate::client::ClientAuth>,
 }
 
 impl LinkConfig {
@@ -104,6 +107,7 @@ impl LinkConfig {
             node_id,
             replica_lag_max: Duration::from_secs(2),
             controller_timeout: Duration::from_secs(5),
+            replication_auth: None,
         }
     }
 }
@@ -143,6 +147,7 @@ impl ClusterLink {
                 .spawn(move || worker(rx, control, done, timeout))
                 .map_err(|e| BrokerError::Cluster(format!("starting the worker thread: {e}")))?;
         }
+        let auth = cfg.replication_auth.clone();
         let mut b = crate::service::lock(broker);
         b.join_cluster()?;
         b.cluster = Some(ClusterLink {
@@ -153,7 +158,7 @@ impl ClusterLink {
             jobs: tx,
             done,
             held: Vec::new(),
-            fetchers: Fetchers::default(),
+            fetchers: Fetchers::new(auth),
             last_upkeep: Instant::now(),
         });
         Ok(())

@@ -18,6 +18,7 @@
 
 pub mod control;
 pub mod epochs;
+pub mod fetch_auth;
 pub mod fetcher;
 pub mod follow;
 pub mod link;
