@@ -7,7 +7,9 @@
 # restarted in turn — SIGTERM (controlled shutdown hands its leaderships
 # over), start, wait until every partition's ISR is whole again — while they
 # produce. Every producer must report all its records acknowledged, and the
-# cluster must hold exactly those records: none lost, none twice.
+# cluster must hold exactly those records: none lost, none twice. At the end
+# every partition must be led by its preferred replica again (the
+# controller's leader rebalance, every 500 ms here).
 #
 #   ci/rolling_restart.sh [path/to/neo]
 set -euo pipefail
@@ -24,7 +26,7 @@ brokers="127.0.0.1:${PORT[1]},127.0.0.1:${PORT[2]},127.0.0.1:${PORT[3]}"
 start() {
     local i="$1"
     "$neo" serve --data-dir "$work/data$i" --listen "127.0.0.1:${PORT[$i]}" \
-        --admin-listen "127.0.0.1:${APORT[$i]}" --node-id "$i" \
+        --admin-listen "127.0.0.1:${APORT[$i]}" --node-id "$i" --leader-rebalance-ms 500 \
         --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-voters "$voters" \
         >>"$work/serve$i.log" 2>&1 &
     SRV[$i]=$!
@@ -96,8 +98,19 @@ for i in 1 2 3; do
         [ -s "$f" ] || fail "node $i has no data for partition $p"
     done
 done
+# Leadership spread again: though every node was restarted (handing its
+# leaderships away), each partition is back on its preferred replica (the
+# first assigned; --leader-rebalance-ms 500).
+spread() {
+    "$neo" -b "$brokers" --timeout-ms 2000 cluster status --json 2>/dev/null | python3 -c '
+import json, sys
+m = json.load(sys.stdin)["meta"]["topics"]["rr"]["partitions"]
+sys.exit(0 if all(p["leader"] == p["replicas"][0] for p in m) else 1)'
+}
+for _ in $(seq 100); do spread && break; sleep 0.1; done
+spread || fail "leadership is not back on the preferred replicas"
 leaders="$("$neo" -b "$brokers" cluster status --json | python3 -c '
 import json, sys
 m = json.load(sys.stdin)["meta"]["topics"]["rr"]["partitions"]
 print(" ".join("%s:%s@%s" % (i, p["leader"], p["leader_epoch"]) for i, p in enumerate(m)))')"
-echo "PASS rolling_restart: a replicated 3-node cluster (rf 3, min.insync.replicas 2) restarted one node at a time (SIGTERM with controlled shutdown, start, ISR whole again:$restarts) under 3 idempotent acks=all producers; $N of $N acknowledged per partition, each partition holds exactly 1..$N; leaders@epochs now $leaders"
+echo "PASS rolling_restart: a replicated 3-node cluster (rf 3, min.insync.replicas 2) restarted one node at a time (SIGTERM with controlled shutdown, start, ISR whole again:$restarts) under 3 idempotent acks=all producers; $N of $N acknowledged per partition, each partition holds exactly 1..$N; every partition back on its preferred replica, leaders@epochs now $leaders"

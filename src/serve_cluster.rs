@@ -36,6 +36,11 @@ pub struct ClusterArgs {
     /// (its partitions get new leaders) [default: 1500].
     #[arg(long, env = "NEO_SESSION_TIMEOUT_MS", default_value_t = 1500)]
     pub session_timeout_ms: u64,
+    /// How often the controller leader gives partitions back to their
+    /// preferred replicas (first assigned) once those are alive and in
+    /// sync again; 0 turns it off [default: 30000].
+    #[arg(long, env = "NEO_LEADER_REBALANCE_MS", default_value_t = 30_000)]
+    pub leader_rebalance_ms: u64,
     /// The user this node's replica fetches authenticate as, for leaders
     /// running `--neo-auth` (SCRAM; the password in NEO_REPLICATION_PASSWORD).
     /// Needs Alter on the cluster when the authorizer is on.
@@ -126,6 +131,8 @@ impl Membership {
         );
         cfg.kafka_addr = kafka;
         cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
+        cfg.preferred_leader_check =
+            (args.leader_rebalance_ms > 0).then(|| Duration::from_millis(args.leader_rebalance_ms));
         let controller = Arc::new(
             Controller::start(cfg)
                 .map_err(|e| anyhow::anyhow!("starting the controller member: {e}"))?,

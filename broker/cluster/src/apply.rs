@@ -32,6 +32,14 @@ pub enum Command {
         name: String,
     },
     AlterIsr(AlterIsr),
+    /// Give a partition back to its preferred replica (the first assigned)
+    /// if that one is alive and in the ISR and does not lead it already:
+    /// leadership drifts to the survivors with every failover, and this
+    /// spreads it again once the preferred replica has caught up.
+    ElectPreferred {
+        topic: String,
+        partition: u32,
+    },
 }
 
 /// What a successfully applied command produced.
@@ -70,7 +78,57 @@ pub fn apply(meta: &mut ClusterMeta, index: u64, cmd: &Command) -> ApplyResult {
             None => Err(ClusterError::UnknownTopic(name.clone())),
         },
         Command::AlterIsr(req) => alter_isr(meta, req),
+        Command::ElectPreferred { topic, partition } => elect_preferred(meta, topic, *partition),
     }
+}
+
+/// The partitions whose preferred replica could lead them now (alive, in
+/// the ISR) but does not: what the controller leader proposes
+/// [`Command::ElectPreferred`] for.
+pub fn preferred_elections(meta: &ClusterMeta) -> Vec<(String, u32)> {
+    let alive = alive_ids(meta);
+    let mut out = Vec::new();
+    for (name, t) in &meta.topics {
+        for (i, p) in t.partitions.iter().enumerate() {
+            if let Some(&first) = p.replicas.first() {
+                if p.leader != Some(first) && p.isr.contains(&first) && alive.contains(&first) {
+                    out.push((name.clone(), i as u32));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn elect_preferred(meta: &mut ClusterMeta, topic: &str, partition: u32) -> ApplyResult {
+    let alive = alive_ids(meta);
+    let p = meta
+        .topics
+        .get_mut(topic)
+        .ok_or_else(|| ClusterError::UnknownTopic(topic.to_string()))?
+        .partitions
+        .get_mut(partition as usize)
+        .ok_or_else(|| ClusterError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        })?;
+    let Some(&first) = p.replicas.first() else {
+        return Err(ClusterError::InvalidRequest(
+            "a partition without replicas".into(),
+        ));
+    };
+    if p.leader == Some(first) {
+        return Ok(Reply::Partition(p.clone()));
+    }
+    if !p.isr.contains(&first) || !alive.contains(&first) {
+        return Err(ClusterError::InvalidRequest(format!(
+            "preferred replica {first} of {topic}/{partition} is not an alive member of the ISR"
+        )));
+    }
+    p.leader = Some(first);
+    p.leader_epoch = p.leader_epoch.saturating_add(1);
+    p.partition_epoch = p.partition_epoch.saturating_add(1);
+    Ok(Reply::Partition(p.clone()))
 }
 
 /// Registered, unfenced brokers, sorted by id.

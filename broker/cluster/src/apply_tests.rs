@@ -34,6 +34,70 @@ fn part<'a>(m: &'a ClusterMeta, t: &str, p: usize) -> &'a PartitionState {
 }
 
 #[test]
+fn the_preferred_replica_gets_its_partition_back_once_alive_and_in_sync() {
+    let (mut m, _) = cluster(3);
+    apply(&mut m, 10, &create("t", 1, 3)).unwrap();
+    let elect = Command::ElectPreferred {
+        topic: "t".into(),
+        partition: 0,
+    };
+    assert!(preferred_elections(&m).is_empty(), "broker 1 leads already");
+    // Broker 1 fails: 2 leads, 1 leaves the ISR.
+    apply(&mut m, 11, &Command::FenceBroker { id: 1 }).unwrap();
+    assert_eq!(part(&m, "t", 0).leader, Some(2));
+    assert!(preferred_elections(&m).is_empty(), "1 is fenced");
+    assert!(matches!(
+        apply(&mut m, 12, &elect),
+        Err(ClusterError::InvalidRequest(_))
+    ));
+    // Back, but not in sync yet: still no election.
+    apply(&mut m, 13, &reg(1)).unwrap();
+    assert!(preferred_elections(&m).is_empty(), "1 is not in the ISR");
+    assert!(matches!(
+        apply(&mut m, 14, &elect),
+        Err(ClusterError::InvalidRequest(_))
+    ));
+    // Caught up: the leader takes it back into the ISR, and 1 is elected.
+    let p = part(&m, "t", 0).clone();
+    let grow = AlterIsr {
+        topic: "t".into(),
+        partition: 0,
+        leader: 2,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        isr: vec![2, 3, 1],
+    };
+    apply(&mut m, 15, &Command::AlterIsr(grow)).unwrap();
+    assert_eq!(preferred_elections(&m), vec![("t".to_string(), 0)]);
+    let before = part(&m, "t", 0).clone();
+    let Ok(Reply::Partition(after)) = apply(&mut m, 16, &elect) else {
+        panic!("election refused")
+    };
+    assert_eq!(after.leader, Some(1));
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert_eq!(after.partition_epoch, before.partition_epoch + 1);
+    assert_eq!(after.isr, before.isr, "the ISR is unchanged");
+    // Applied again (a retry): nothing changes.
+    assert_eq!(
+        apply(&mut m, 17, &elect),
+        Ok(Reply::Partition(after.clone()))
+    );
+    assert_eq!(part(&m, "t", 0), &after);
+    assert!(preferred_elections(&m).is_empty());
+    assert!(matches!(
+        apply(
+            &mut m,
+            18,
+            &Command::ElectPreferred {
+                topic: "t".into(),
+                partition: 9
+            }
+        ),
+        Err(ClusterError::UnknownPartition { .. })
+    ));
+}
+
+#[test]
 fn create_spreads_leaders_and_refuses_duplicates_and_too_few_brokers() {
     let (mut m, _) = cluster(3);
     let Ok(Reply::Topic(t)) = apply(&mut m, 10, &create("t", 3, 3)) else {
@@ -222,6 +286,10 @@ fn arb_command() -> impl Strategy<Value = Command> {
                     })
                 }
             ),
+        (0u8..3, 0u32..3).prop_map(|(t, partition)| Command::ElectPreferred {
+            topic: format!("t{t}"),
+            partition,
+        }),
     ]
 }
 

@@ -38,6 +38,10 @@ pub struct ControllerConfig {
     pub snapshot_every: u64,
     /// Worker threads of the controller's internal runtime (default 2).
     pub worker_threads: usize,
+    /// How often the controller leader gives partitions back to their
+    /// preferred replicas ([`crate::apply::Command::ElectPreferred`]);
+    /// `None`: never (default 30 s).
+    pub preferred_leader_check: Option<Duration>,
 }
 
 impl ControllerConfig {
@@ -63,6 +67,7 @@ impl ControllerConfig {
             election_timeout_max: Duration::from_millis(1000),
             snapshot_every: 500,
             worker_threads: 2,
+            preferred_leader_check: Some(Duration::from_secs(30)),
         }
     }
 
@@ -82,6 +87,9 @@ impl ControllerConfig {
             return bad(
                 "need 0 < raft heartbeat < election_timeout_min < election_timeout_max".into(),
             );
+        }
+        if self.preferred_leader_check.is_some_and(|d| d.is_zero()) {
+            return bad("preferred_leader_check must be positive (None turns it off)".into());
         }
         if self.snapshot_every == 0 || self.worker_threads == 0 {
             return bad("snapshot_every and worker_threads must be at least 1".into());

@@ -88,10 +88,14 @@ impl Controller {
                 }
             }
             let restart_term = (!fresh).then_some(restored_term);
+            let rebalance = cfg.preferred_leader_check;
             let node = Arc::new(Node::new(cfg, raft, published, rpc, restart_term));
             tokio::spawn(crate::server::serve(listener, node.clone()));
             tokio::spawn(node.clone().heartbeat_loop());
             tokio::spawn(node.clone().liveness_loop());
+            if let Some(every) = rebalance {
+                tokio::spawn(node.clone().rebalance_loop(every));
+            }
             Ok::<_, ClusterError>(node)
         })?;
         Ok(Controller { rt: Some(rt), node })

@@ -358,6 +358,28 @@ impl Node {
             }
         }
     }
+
+    /// While leading, every `preferred_leader_check`, gives partitions back
+    /// to their preferred replicas where those are alive and in sync.
+    pub async fn rebalance_loop(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if self.leading().is_none() || !self.confirmed_leader() {
+                continue;
+            }
+            let meta = self.published.meta();
+            for (topic, partition) in crate::apply::preferred_elections(&meta) {
+                tracing::info!(%topic, partition, "giving the partition back to its preferred replica");
+                let cmd = Command::ElectPreferred { topic, partition };
+                if let Err(e) = self.raft.client_write(cmd).await {
+                    tracing::debug!("preferred leader election failed: {e}");
+                }
+            }
+        }
+    }
 }
 
 fn not_leader(resp: &Response) -> bool {

@@ -209,3 +209,82 @@ fn controlled_shutdown_moves_leadership_first() {
         c.shutdown();
     }
 }
+
+#[test]
+fn a_restarted_preferred_replica_gets_its_partitions_back_once_in_sync() {
+    let root = tempfile::tempdir().unwrap();
+    let v = voters(3);
+    let cfg = |id| {
+        let mut c = config(id, &v, root.path());
+        c.preferred_leader_check = Some(Duration::from_millis(200));
+        c
+    };
+    let mut nodes: std::collections::BTreeMap<NodeId, Controller> = v
+        .keys()
+        .map(|&id| (id, Controller::start(cfg(id)).unwrap()))
+        .collect();
+    wait_registered(&nodes, &[1, 2, 3]);
+    let any = *nodes.keys().next().unwrap();
+    nodes[&any]
+        .create_topic("t", 3, 3, serde_json::Value::Null, T)
+        .unwrap();
+    let before = wait_converged(&nodes);
+    let (i, p) = before.topics["t"]
+        .partitions
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.leader == Some(2))
+        .expect("broker 2 leads a partition");
+    assert_eq!(
+        p.replicas[0], 2,
+        "a new partition's leader is its preferred replica"
+    );
+
+    nodes.remove(&2).unwrap().shutdown();
+    let survivor = 1;
+    let moved = |m: &neo_cluster::ClusterMeta| {
+        let p = &m.topics["t"].partitions[i];
+        p.leader.is_some_and(|l| l != 2) && !p.isr.contains(&2)
+    };
+    assert!(wait_until(Duration::from_secs(10), || moved(
+        &nodes[&survivor].meta()
+    )));
+
+    // Back, but not in the ISR: it must not lead yet.
+    nodes.insert(2, Controller::start(cfg(2)).unwrap());
+    wait_registered(&nodes, &[1, 2, 3]);
+    std::thread::sleep(Duration::from_millis(800));
+    let m = nodes[&survivor].meta();
+    let p = m.topics["t"].partitions[i].clone();
+    assert_ne!(
+        p.leader,
+        Some(2),
+        "a replica out of the ISR was made leader"
+    );
+
+    // Its leader takes it back into the ISR (as the data plane does once it
+    // caught up): within a few checks it leads its partition again.
+    let mut isr = p.isr.clone();
+    isr.push(2);
+    let grow = AlterIsr {
+        topic: "t".into(),
+        partition: i as u32,
+        leader: p.leader.unwrap(),
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        isr,
+    };
+    nodes[&survivor].alter_isr(grow, T).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            nodes[&survivor].meta().topics["t"].partitions[i].leader == Some(2)
+        }),
+        "the preferred replica did not get its partition back"
+    );
+    let after = wait_converged(&nodes);
+    let q = &after.topics["t"].partitions[i];
+    assert_eq!(q.leader_epoch, p.leader_epoch + 1);
+    for (_, c) in nodes {
+        c.shutdown();
+    }
+}
