@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Replication under authentication (docs/replication.md, docs/security.md):
-# 3 brokers on loopback with --neo-auth, the authorizer and SASL/SCRAM on the
-# Kafka front; each follower's fetch sessions authenticate as `replicator`
+# Replication under TLS and authentication (docs/replication.md,
+# docs/security.md): 3 brokers on loopback with TLS 1.3 on the Neo listener,
+# --neo-auth, the authorizer and SASL/SCRAM on the Kafka front; each
+# follower dials its leaders with TLS (verifying them against the brokers'
+# CA, presenting its own certificate) and authenticates as `replicator`
 # (SCRAM-SHA-256, Alter on the cluster). Node 3 first starts with a wrong
 # replication password: the leaders refuse it, it says so, and it falls out
 # of the ISR, while kcat (as the super user) produces 300 messages at
@@ -15,6 +17,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 neo="$(realpath "${1:-$root/target/release/neo}")"
 . "$here/procs.sh"
+
+# A CA and the brokers' certificate (for 127.0.0.1, where they all listen).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" \
+    -subj "/CN=Neo test CA" -days 2 -out "$work/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/broker.key" \
+    -subj "/CN=broker" -out "$work/broker.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$work/broker.ext"
+openssl x509 -req -in "$work/broker.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 2 -extfile "$work/broker.ext" -out "$work/broker.pem" 2>/dev/null
 
 declare -a PORT CPORT KPORT SRV
 for i in 1 2 3; do
@@ -32,6 +43,7 @@ start() { # node password
     NEO_REPLICATION_PASSWORD="$2" "$neo" serve --no-admin --data-dir "$work/data$i" \
         --listen "127.0.0.1:${PORT[$i]}" --kafka-listen "127.0.0.1:${KPORT[$i]}" --no-kafka-auto-create \
         --kafka-security-protocol SASL_PLAINTEXT --sasl-mechanisms SCRAM-SHA-256 \
+        --tls-cert "$work/broker.pem" --tls-key "$work/broker.key" --replication-tls-ca "$work/ca.pem" \
         --neo-auth --authorizer --super-user User:admin --replication-user replicator \
         --node-id "$i" --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-voters "$voters" \
         >>"$work/serve$i.log" 2>&1 &
@@ -46,7 +58,7 @@ kc() { timeout 60 kcat -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SC
 isr_full() { [ "$(kc -b "$kafka" -L -t sc 2>/dev/null | grep -c 'isrs: [0-9],[0-9],[0-9]$')" = 3 ]; }
 created=0
 for _ in $(seq 100); do
-    if NEO_PASSWORD=admin-secret "$neo" -b "$brokers" --user admin topics create sc -p 3 \
+    if NEO_PASSWORD=admin-secret "$neo" -b "$brokers" --tls-ca "$work/ca.pem" --user admin topics create sc -p 3 \
         -c replication.factor=3 -c min.insync.replicas=2 >/dev/null 2>&1; then
         created=1; break
     fi
@@ -84,4 +96,4 @@ kc -b "${others%,}" -C -t sc -o beginning -e -q 2>/dev/null | sort -n >"$work/go
 if ! seq 1 600 | cmp -s - "$work/got"; then
     fail "read back $(wc -l <"$work/got") messages ($(uniq -d "$work/got" | wc -l) duplicated), not exactly 1..600"
 fi
-echo "PASS secure_cluster: --neo-auth + authorizer on 3 brokers; a follower with a wrong SCRAM replication password refused and out of the ISR ($shrunk partitions), with the right one back in every ISR; 300 + 300 at acks=all through a SIGKILL of node $lead0 (leader of partition 0); read back exactly 1..600"
+echo "PASS secure_cluster: TLS on the Neo listeners (replica fetches over TLS) + --neo-auth + authorizer on 3 brokers; a follower with a wrong SCRAM replication password refused and out of the ISR ($shrunk partitions), with the right one back in every ISR; 300 + 300 at acks=all through a SIGKILL of node $lead0 (leader of partition 0); read back exactly 1..600"

@@ -193,7 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cluster: args.cluster,
     };
     match args.s.transport.as_str() {
-        "tcp" => serve_on(tcp_transport(&args.s)?, args),
+        "tcp" => serve_on(tcp_transport(args)?, args),
         #[cfg(feature = "af-xdp")]
         "af-xdp" => {
             let local = neo::fast::engine_addr(args.s.listen, "--listen")?;
@@ -270,14 +270,24 @@ fn serve_auto(args: &Full) -> anyhow::Result<()> {
     tracing::info!("auto: af-xdp skipped (not compiled in)");
     let _ = local;
     tracing::info!("auto: using tcp");
-    serve_on(tcp_transport(&args.s)?, args)
+    serve_on(tcp_transport(args)?, args)
 }
 
-/// The TCP transport, speaking TLS when it is configured.
-fn tcp_transport(s: &Settings) -> anyhow::Result<TcpTransport> {
+/// The TCP transport, speaking TLS when it is configured: on accepted
+/// connections, and in a cluster on the replica fetches it dials too.
+fn tcp_transport(args: &Full) -> anyhow::Result<TcpTransport> {
+    let s = &args.s;
+    let tls_client = match (&s.sec.tls, args.cluster.node_id) {
+        (Some(server), Some(_)) => Some(crate::serve_cluster::replication_tls(
+            &args.cluster,
+            server,
+        )?),
+        _ => None,
+    };
     Ok(TcpTransport::new(TcpConfig {
         max_message: s.max_message,
         tls_server: s.tls.clone(),
+        tls_client,
         ..Default::default()
     })?)
 }

@@ -49,6 +49,37 @@ pub struct ClusterArgs {
     /// SCRAM mechanism of --replication-user: SCRAM-SHA-256 or SCRAM-SHA-512.
     #[arg(long, default_value = "SCRAM-SHA-256")]
     pub replication_sasl_mechanism: String,
+    /// With TLS on the Neo listener (--tls-cert), followers dial their
+    /// leaders with TLS too, verifying them against this CA bundle
+    /// [default: --tls-client-ca]; they present --tls-cert/--tls-key.
+    #[arg(long, env = "NEO_REPLICATION_TLS_CA")]
+    pub replication_tls_ca: Option<std::path::PathBuf>,
+    /// The name leaders' certificates are verified against [default: the
+    /// leader's IP address, which their certificates must then carry].
+    #[arg(long, env = "NEO_REPLICATION_TLS_SERVER_NAME")]
+    pub replication_tls_server_name: Option<String>,
+}
+
+/// The TLS client of replica fetches, for a node whose Neo listener speaks
+/// TLS (leaders require it of followers as of any client).
+pub fn replication_tls(
+    args: &ClusterArgs,
+    server: &neo_transports::tls::ServerTlsSettings,
+) -> anyhow::Result<neo_transports::tls::ClientTls> {
+    let Some(ca) = args
+        .replication_tls_ca
+        .clone()
+        .or_else(|| server.client_ca.clone())
+    else {
+        bail!("with TLS on the Neo listener, followers dial their leaders with TLS: give --replication-tls-ca, the CA bundle that signed the brokers' certificates (or --tls-client-ca)");
+    };
+    neo_transports::tls::ClientTls::new(&neo_transports::tls::ClientTlsSettings {
+        ca,
+        cert: Some(server.cert.clone()),
+        key: Some(server.key.clone()),
+        server_name: args.replication_tls_server_name.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!("replication TLS: {e}"))
 }
 
 /// The replication credentials of `args`, if any.

@@ -15,8 +15,9 @@
 //! [`BACKOFF`]. Sessions come and go with the leaders the metadata names
 //! (see `link::upkeep`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::{Duration, Instant};
 
 use neo_transports::rpc::{MethodId, Outcome, RpcError, Server};
@@ -109,7 +110,7 @@ struct Session {
 pub(crate) struct Fetchers {
     /// This node's replication credentials, if leaders require them.
     auth: Option<ClientAuth>,
-    sessions: HashMap<NodeId, Session>,
+    sessions: BTreeMap<NodeId, Session>,
     by_conn: HashMap<ConnId, NodeId>,
     /// Connections of sessions that ended, to close on the next drive.
     closing: Vec<ConnId>,
@@ -196,9 +197,17 @@ impl Broker {
             dial.close(conn);
             done += 1;
         }
-        let leaders: Vec<NodeId> = c.fetchers.sessions.keys().copied().collect();
-        for leader in leaders {
+        // Each session in turn, without allocating (this runs every round).
+        let mut next = c.fetchers.sessions.keys().next().copied();
+        while let Some(leader) = next {
             done += self.drive_one(leader, now, dial);
+            next = self.cluster.as_ref().and_then(|c| {
+                c.fetchers
+                    .sessions
+                    .range((Excluded(leader), Unbounded))
+                    .next()
+                    .map(|(k, _)| *k)
+            });
         }
         done
     }
