@@ -11,17 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 neo="$(realpath "${1:-$root/target/release/neo}")"
-venv="$root/.cache/kafka-venv"
-# Pinned so a client release cannot change the test under us.
-PIP_PKGS=(confluent-kafka==2.16.1 aiokafka==0.14.0)
-
-if ! "$venv/bin/python" -c 'import confluent_kafka, aiokafka' 2>/dev/null; then
-    echo "ci/kafka.sh: creating $venv with ${PIP_PKGS[*]}" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}"
-fi
-py="$venv/bin/python"
+. "$here/kafka/venv.sh"
 
 work="$(mktemp -d)"
 srv=""

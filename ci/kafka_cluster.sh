@@ -4,7 +4,9 @@
 # partition's leader and ISR — produces at acks=all across partitions led
 # by different brokers, keeps producing after the leader of partition 0 is
 # SIGKILLed (librdkafka follows the new leader from the metadata), and reads
-# everything back: each message exactly once.
+# everything back: each message exactly once. Before that, two members of one
+# consumer group (confluent-kafka), each bootstrapped through a different
+# broker, must share the topic's partitions: one coordinator for the group.
 #
 #   ci/kafka_cluster.sh [path/to/neo]
 set -euo pipefail
@@ -12,6 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 neo="$(realpath "${1:-$root/target/release/neo}")"
 . "$here/procs.sh"
+. "$here/kafka/venv.sh"
 
 declare -a PORT CPORT KPORT SRV
 for i in 1 2 3; do PORT[$i]="$(free_port)"; CPORT[$i]="$(free_port)"; KPORT[$i]="$(free_port)"; done
@@ -44,6 +47,8 @@ grep -q ' 3 brokers:' <<<"$md" || { echo "$md"; fail "kcat does not see 3 broker
 [ "$(grep -c 'isrs: [0-9],[0-9],[0-9]$' <<<"$md")" = 3 ] || { echo "$md"; fail "not every partition has an ISR of 3"; }
 leaders="$(grep -oE 'partition [0-9], leader [0-9]' <<<"$md" | awk '{print $4}' | sort -u | wc -l)"
 [ "$leaders" -ge 2 ] || { echo "$md"; fail "the partitions' leaders are not spread"; }
+"$py" "$here/kafka/group_split_check.py" "127.0.0.1:${KPORT[1]}" "127.0.0.1:${KPORT[3]}" kc 3 \
+    || fail "consumer group members reaching the cluster through different brokers did not form one group"
 seq 1 300 | kcat -b "$kafka" -P -t kc -X acks=all -X enable.idempotence=true 2>"$work/p1.log" \
     || { cat "$work/p1.log"; fail "kcat produce failed"; }
 lead0="$(grep -oE 'partition 0, leader [0-9]' <<<"$md" | awk '{print $4}')"

@@ -38,10 +38,24 @@ fn message(code: i16) -> Option<StrBytes> {
 }
 
 pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let (host, port) = (s(&ctx.advertised.0), ctx.advertised.1 as i32);
+    // This broker, or in a cluster the one broker that coordinates every
+    // group (the same answer from every node, so a group never splits).
+    let (mut node, mut host, mut port) = (NODE_ID, s(&ctx.advertised.0), ctx.advertised.1 as i32);
+    let mut available = true;
+    if ctx.shared.broker().node_id().is_some() {
+        let coordinator = ctx.shared.broker().group_coordinator();
+        let parsed = coordinator.as_ref().and_then(|(id, addr)| {
+            let (h, p) = addr.rsplit_once(':')?;
+            Some((*id as i32, s(h), p.parse().ok()?))
+        });
+        match parsed {
+            Some((id, h, p)) => (node, host, port) = (id, h, p),
+            None => available = false,
+        }
+    }
     // Key type 0 is a group; 1 (transactions) is not served.
     let code_for = |key: &str| {
-        if r.key_type != 0 {
+        if r.key_type != 0 || !available {
             COORDINATOR_NOT_AVAILABLE
         } else if !ctx.allowed(Operation::Describe, ResourceType::Group, key) {
             GROUP_AUTHORIZATION_FAILED
@@ -57,7 +71,7 @@ pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordin
             .map(|k| {
                 Coordinator::default()
                     .with_key(k.clone())
-                    .with_node_id(NODE_ID.into())
+                    .with_node_id(node.into())
                     .with_host(host.clone())
                     .with_port(port)
                     .with_error_code(code_for(k.as_str()))
@@ -67,7 +81,7 @@ pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordin
     } else {
         resp.error_code = code_for(r.key.as_str());
         resp.error_message = message(resp.error_code);
-        resp.node_id = NODE_ID.into();
+        resp.node_id = node.into();
         resp.host = host;
         resp.port = port;
     }

@@ -259,10 +259,16 @@ fn join_error(code: i16, member: StrBytes) -> JoinGroupResponse {
         .with_member_id(member)
 }
 
-/// Whether the connection's principal may use `group` (Read, as Kafka asks
+/// Why a group request is refused before it is looked at, if it is: this
+/// broker does not coordinate groups (in a cluster, one broker does for
+/// all, see `Broker::group_coordinator`; clients ask FindCoordinator again),
+/// or the connection's principal may not use `group` (Read, as Kafka asks
 /// of every group request but OffsetFetch and FindCoordinator).
-fn group_allowed(ctx: &Ctx<'_>, group: &str, op: Operation) -> bool {
-    ctx.allowed(op, ResourceType::Group, group)
+fn group_gate(ctx: &Ctx<'_>, group: &str, op: Operation) -> Option<i16> {
+    if !ctx.shared.broker().is_group_coordinator() {
+        return Some(NOT_COORDINATOR);
+    }
+    (!ctx.allowed(op, ResourceType::Group, group)).then_some(GROUP_AUTHORIZATION_FAILED)
 }
 
 pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
@@ -271,8 +277,8 @@ pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
     if name.is_empty() {
         return join_error(INVALID_GROUP_ID, r.member_id);
     }
-    if !group_allowed(ctx, &name, Operation::Read) {
-        return join_error(GROUP_AUTHORIZATION_FAILED, r.member_id);
+    if let Some(code) = group_gate(ctx, &name, Operation::Read) {
+        return join_error(code, r.member_id);
     }
     if !SESSION_RANGE.contains(&r.session_timeout_ms) {
         return join_error(INVALID_SESSION_TIMEOUT, r.member_id);
@@ -360,8 +366,8 @@ fn sync_error(code: i16) -> SyncGroupResponse {
 pub fn sync_group(ctx: &Ctx<'_>, r: SyncGroupRequest) -> SyncGroupResponse {
     let c = &ctx.shared.groups;
     let name = r.group_id.0.to_string();
-    if !group_allowed(ctx, &name, Operation::Read) {
-        return sync_error(GROUP_AUTHORIZATION_FAILED);
+    if let Some(code) = group_gate(ctx, &name, Operation::Read) {
+        return sync_error(code);
     }
     let mut g = c.lock();
     let Some(group) = g.map.get_mut(&name) else {
@@ -418,8 +424,8 @@ pub fn sync_group(ctx: &Ctx<'_>, r: SyncGroupRequest) -> SyncGroupResponse {
 }
 
 pub fn heartbeat(ctx: &Ctx<'_>, r: HeartbeatRequest) -> HeartbeatResponse {
-    if !group_allowed(ctx, r.group_id.0.as_str(), Operation::Read) {
-        return HeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+    if let Some(code) = group_gate(ctx, r.group_id.0.as_str(), Operation::Read) {
+        return HeartbeatResponse::default().with_error_code(code);
     }
     let mut g = ctx.shared.groups.lock();
     let code = match g
@@ -450,8 +456,8 @@ pub fn leave_group(ctx: &Ctx<'_>, r: LeaveGroupRequest) -> LeaveGroupResponse {
         vec![r.member_id.clone()]
     };
     let mut resp = LeaveGroupResponse::default();
-    if !group_allowed(ctx, r.group_id.0.as_str(), Operation::Read) {
-        resp.error_code = GROUP_AUTHORIZATION_FAILED;
+    if let Some(code) = group_gate(ctx, r.group_id.0.as_str(), Operation::Read) {
+        resp.error_code = code;
         return resp;
     }
     let mut g = c.lock();
@@ -520,8 +526,8 @@ pub fn offset_commit(ctx: &Ctx<'_>, r: OffsetCommitRequest) -> OffsetCommitRespo
     let group = r.group_id.0.to_string();
     let verdict = if group.is_empty() {
         INVALID_GROUP_ID
-    } else if !group_allowed(ctx, &group, Operation::Read) {
-        GROUP_AUTHORIZATION_FAILED
+    } else if let Some(code) = group_gate(ctx, &group, Operation::Read) {
+        code
     } else {
         may_commit(ctx, &r)
     };
@@ -619,8 +625,8 @@ fn committed(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Committed, i16> {
-    if !group_allowed(ctx, group, Operation::Describe) {
-        return Err(GROUP_AUTHORIZATION_FAILED);
+    if let Some(code) = group_gate(ctx, group, Operation::Describe) {
+        return Err(code);
     }
     let partitions = wanted
         .unwrap_or_default()

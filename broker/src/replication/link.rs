@@ -236,6 +236,30 @@ impl Broker {
         Some((c.cfg.node_id, c.control.meta()))
     }
 
+    /// Cluster mode: the broker that coordinates Kafka consumer groups,
+    /// the same answer on every node of the cluster: the lowest-id unfenced
+    /// broker with a Kafka listener, as (id, its Kafka `host:port`). `None`
+    /// outside a cluster, or when no broker qualifies.
+    pub fn group_coordinator(&self) -> Option<(NodeId, String)> {
+        let c = self.cluster.as_ref()?;
+        let meta = c.control.meta();
+        meta.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .find_map(|b| Some((b.id, b.kafka_addr.clone()?)))
+    }
+
+    /// Whether this broker coordinates Kafka groups: always outside a
+    /// cluster; in one, only the node [`Broker::group_coordinator`] names.
+    pub fn is_group_coordinator(&self) -> bool {
+        match &self.cluster {
+            None => true,
+            Some(c) => self
+                .group_coordinator()
+                .is_some_and(|(id, _)| id == c.cfg.node_id),
+        }
+    }
+
     /// Cluster mode: this node's id, if the broker is in a cluster.
     pub fn node_id(&self) -> Option<NodeId> {
         self.cluster.as_ref().map(|c| c.cfg.node_id)
