@@ -6,7 +6,10 @@
 # SIGKILLed (librdkafka follows the new leader from the metadata), and reads
 # everything back: each message exactly once. Before that, two members of one
 # consumer group (confluent-kafka), each bootstrapped through a different
-# broker, must share the topic's partitions: one coordinator for the group.
+# broker, must share the topic's partitions: one coordinator for the group;
+# and a group's offsets committed through node 1 (which coordinates groups
+# and leads partition 0) are read back, and consumption resumes from them,
+# after node 1 is SIGKILLed (commits are agreed by the controller quorum).
 #
 #   ci/kafka_cluster.sh [path/to/neo]
 set -euo pipefail
@@ -52,6 +55,11 @@ leaders="$(grep -oE 'partition [0-9], leader [0-9]' <<<"$md" | awk '{print $4}' 
 seq 1 300 | kcat -b "$kafka" -P -t kc -X acks=all -X enable.idempotence=true 2>"$work/p1.log" \
     || { cat "$work/p1.log"; fail "kcat produce failed"; }
 lead0="$(grep -oE 'partition 0, leader [0-9]' <<<"$md" | awk '{print $4}')"
+# Node 1 coordinates every group (the lowest id) and leads partition 0 (its
+# preferred replica): killing it kills the coordinator too.
+[ "$lead0" = 1 ] || fail "partition 0 is led by node $lead0, not node 1 (its preferred replica)"
+"$py" "$here/kafka/offsets_failover_check.py" "$kafka" kc 3 commit "$work/committed.json" \
+    || fail "committing a group's offsets through the cluster"
 kill -KILL "${SRV[$lead0]}"
 wait "${SRV[$lead0]}" 2>/dev/null || true
 others="$(for i in 1 2 3; do [ "$i" = "$lead0" ] || printf '127.0.0.1:%s,' "${KPORT[$i]}"; done)"
@@ -62,6 +70,21 @@ grep -qi "delivery failed\|failed to produce" "$work/p2.log" && { cat "$work/p2.
 took="$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")"
 after="$(kcat -b "${others%,}" -L -t kc 2>/dev/null | grep -E 'partition 0, leader')"
 grep -q "leader $lead0," <<<"$after" && fail "partition 0 still names the killed node $lead0 as leader: $after"
+"$py" "$here/kafka/offsets_failover_check.py" "${others%,}" kc 3 resume "$work/committed.json" \
+    || fail "the group's committed offsets did not outlive its coordinator"
+# The same commits through the Neo protocol: set through one survivor, read
+# through the other, and the Kafka group's commit listed there too.
+surv=(); for i in 1 2 3; do [ "$i" = "$lead0" ] || surv+=("$i"); done
+"$neo" -b "127.0.0.1:${PORT[${surv[0]}]}" groups commit neo-rewind kc:2=7 kc:1=3 >/dev/null \
+    || fail "neo groups commit through node ${surv[0]}"
+d="$("$neo" -b "127.0.0.1:${PORT[${surv[1]}]}" groups describe neo-rewind)"
+grep -qE '^ +kc +2 +7 ' <<<"$d" && grep -qE '^ +kc +1 +3 ' <<<"$d" \
+    || { echo "$d"; fail "a commit made through node ${surv[0]} is not seen through node ${surv[1]}"; }
+d="$("$neo" -b "127.0.0.1:${PORT[${surv[1]}]}" groups describe offsets-failover)"
+while read -r p o; do
+    grep -qE "^ +kc +$p +$o " <<<"$d" || { echo "$d"; fail "neo groups describe does not list the Kafka group's commit $p:$o"; }
+done < <(python3 -c 'import json, sys; [print(p, o) for p, o in json.load(open(sys.argv[1])).items()]' "$work/committed.json")
+echo "PASS kafka_cluster_neo_commits: offsets committed with neo through node ${surv[0]} read through node ${surv[1]}, with the Kafka group's"
 timeout 60 kcat -b "${others%,}" -C -t kc -o beginning -e -q 2>/dev/null | sort -n >"$work/got"
 if ! seq 1 600 | cmp -s - "$work/got"; then
     kcat -b "${others%,}" -L -t kc >&2 || true

@@ -170,6 +170,20 @@ fn bad_arguments_fail_with_a_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend `gpu`"));
+    // A malformed offset is refused before any broker is contacted (none
+    // listens at this address).
+    for bad in ["orders:x=1", "orders=1", ":0=1", "orders:0=-1"] {
+        let out = Command::new(NEO)
+            .args(["-b", "127.0.0.1:9", "groups", "commit", "g", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("expected TOPIC:PARTITION=OFFSET"),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -108,6 +108,14 @@ pub enum Answer<'a> {
     Held,
 }
 
+/// Where a checked Neo commit goes.
+enum Commit {
+    /// The local offsets log took it; durable at this offset.
+    Local(u64),
+    /// The controller quorum is asked (cluster mode).
+    Cluster(CommitOffsets),
+}
+
 /// A fetch ready to write: the head and the views whose bytes follow it.
 pub struct FetchReply {
     pub head: Vec<u8>,
@@ -566,8 +574,22 @@ impl Broker {
             for o in &req.offsets {
                 self.topics.partition(&o.topic, o.partition)?;
             }
-            self.offsets.commit(&req.member.group, &req.offsets)
+            if self.cluster.is_some() {
+                return Ok(Commit::Cluster(req));
+            }
+            self.offsets
+                .commit(&req.member.group, &req.offsets)
+                .map(Commit::Local)
         });
+        let res = match res {
+            Ok(Commit::Cluster(req)) => {
+                self.stats.commits += 1;
+                self.cluster_commit(&req.member.group, &req.offsets, call());
+                return Answer::Held;
+            }
+            Ok(Commit::Local(last)) => Ok(last),
+            Err(e) => Err(e),
+        };
         match res {
             Err(e) => self.now::<()>(&Err(e)),
             Ok(last) => {
@@ -621,11 +643,11 @@ impl Broker {
     /// for (partitions since deleted are left out), for metrics.
     pub fn lag_readings(&self) -> Vec<LagReading> {
         let mut out = Vec::new();
-        for g in self.offsets.groups() {
-            let Some(committed) = self.offsets.group(g) else {
+        for g in self.offset_groups() {
+            let Some(committed) = self.group_offsets(&g) else {
                 continue;
             };
-            for ((topic, partition), (offset, _)) in committed {
+            for ((topic, partition), (offset, _)) in &committed {
                 if let Some(lag) = self.lag(topic, *partition, Some(*offset)) {
                     out.push(LagReading {
                         group: g.clone(),
@@ -647,7 +669,8 @@ impl Broker {
 
     pub fn fetch_offsets(&self, req: &FetchOffsets) -> Result<Vec<PartitionOffset>, BrokerError> {
         validate_group(&req.group)?;
-        let committed = self.offsets.group(&req.group);
+        let committed = self.group_offsets(&req.group);
+        let committed = committed.as_ref();
         let wanted: Vec<(String, u32)> = if req.partitions.is_empty() {
             committed
                 .map(|g| g.keys().cloned().collect())
@@ -677,7 +700,7 @@ impl Broker {
         validate_group(name)?;
         let mut d = match self.groups.get(name) {
             Some(g) => g.describe(),
-            None if self.offsets.group(name).is_some() => Group::new(name).describe(),
+            None if self.group_offsets(name).is_some() => Group::new(name).describe(),
             None => return Err(BrokerError::InvalidRequest(format!("no group `{name}`"))),
         };
         d.offsets = self.fetch_offsets(&FetchOffsets {
@@ -691,8 +714,8 @@ impl Broker {
         let mut g: Vec<String> = self
             .groups
             .keys()
-            .chain(self.offsets.groups())
             .cloned()
+            .chain(self.offset_groups())
             .collect();
         g.sort();
         g.dedup();
@@ -805,8 +828,44 @@ impl Broker {
         self.appends
     }
 
+    /// Checks a commit of a group whose membership is kept elsewhere (the
+    /// Kafka listener's coordinator): the group's name, every partition.
+    pub(crate) fn check_commit(
+        &self,
+        group: &str,
+        offsets: &[CommittedOffset],
+    ) -> Result<(), BrokerError> {
+        validate_group(group)?;
+        for o in offsets {
+            self.topics.partition(&o.topic, o.partition)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn note_commit(&mut self) {
+        self.stats.commits += 1;
+    }
+
+    /// A group's committed offsets: the quorum's in a cluster, else the
+    /// local offsets log's.
+    fn group_offsets(&self, group: &str) -> Option<crate::offsets::GroupOffsets> {
+        match self.cluster_offsets(group) {
+            Some(o) => o,
+            None => self.offsets.group(group).cloned(),
+        }
+    }
+
+    /// Groups with committed offsets (the quorum's in a cluster).
+    fn offset_groups(&self) -> Vec<String> {
+        match self.cluster_offset_groups() {
+            Some(g) => g,
+            None => self.offsets.groups().cloned().collect(),
+        }
+    }
+
     /// Commits offsets for a group whose membership is kept elsewhere (the
-    /// Kafka listener's coordinator). Returns the offset whose durability
+    /// Kafka listener's coordinator), outside a cluster (in one, see
+    /// `replication::offsets::commit_blocking`). Returns the offset whose durability
     /// completes it ([`Broker::offsets_durable`]).
     pub fn commit_offsets(
         &mut self,

@@ -1,4 +1,4 @@
-//! `neo groups list|describe`.
+//! `neo groups list|describe|commit`.
 
 use super::BrokerArgs;
 
@@ -8,11 +8,51 @@ pub enum Groups {
     List,
     /// Show a group's state, members, assignment, committed offsets and lag.
     Describe { group: String },
+    /// Set a group's committed offsets (the next offset its members read),
+    /// e.g. to rewind it: `neo groups commit g orders:0=120 orders:1=0`.
+    /// Refused while the group has members.
+    Commit {
+        group: String,
+        /// TOPIC:PARTITION=OFFSET, one or more.
+        #[arg(required = true)]
+        offsets: Vec<String>,
+    },
+}
+
+/// `TOPIC:PARTITION=OFFSET`.
+fn parse_offset(s: &str) -> anyhow::Result<neo_broker::protocol::CommittedOffset> {
+    let bad = || anyhow::anyhow!("`{s}`: expected TOPIC:PARTITION=OFFSET");
+    let (tp, offset) = s.rsplit_once('=').ok_or_else(bad)?;
+    let (topic, partition) = tp.rsplit_once(':').ok_or_else(bad)?;
+    if topic.is_empty() {
+        return Err(bad());
+    }
+    Ok(neo_broker::protocol::CommittedOffset {
+        topic: topic.to_string(),
+        partition: partition.parse().map_err(|_| bad())?,
+        offset: offset.parse().map_err(|_| bad())?,
+        metadata: String::new(),
+    })
 }
 
 pub fn run(cmd: Groups, b: &BrokerArgs) -> anyhow::Result<()> {
+    if let Groups::Commit { offsets, .. } = &cmd {
+        // Bad input is refused before anything is sent.
+        for o in offsets {
+            parse_offset(o)?;
+        }
+    }
     let mut a = b.admin()?;
     match cmd {
+        Groups::Commit { group, offsets } => {
+            let offsets = offsets
+                .iter()
+                .map(|o| parse_offset(o))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let n = offsets.len();
+            a.commit_offsets(&group, offsets)?;
+            println!("committed {n} offset(s) for group {group}");
+        }
         Groups::List => {
             for g in a.list_groups()? {
                 println!("{g}");

@@ -40,12 +40,22 @@ pub enum Command {
         topic: String,
         partition: u32,
     },
+    /// A consumer group's offset commit: each (topic, partition, offset,
+    /// metadata) replaces what the group had for that partition. Refused
+    /// whole if it names a topic or partition that does not exist.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<(String, u32, u64, String)>,
+    },
 }
 
 /// What a successfully applied command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Done,
+    /// Applied at this log index (a node that must read its own write
+    /// waits until its metadata reached it).
+    Applied(u64),
     Topic(TopicMeta),
     Partition(PartitionState),
 }
@@ -74,9 +84,16 @@ pub fn apply(meta: &mut ClusterMeta, index: u64, cmd: &Command) -> ApplyResult {
             config,
         } => create_topic(meta, name, *partitions, *replication_factor, config),
         Command::DeleteTopic { name } => match meta.topics.remove(name) {
-            Some(_) => Ok(Reply::Done),
+            Some(_) => {
+                for o in meta.offsets.values_mut() {
+                    o.retain(|(t, _), _| t != name);
+                }
+                meta.offsets.retain(|_, o| !o.is_empty());
+                Ok(Reply::Done)
+            }
             None => Err(ClusterError::UnknownTopic(name.clone())),
         },
+        Command::CommitOffsets { group, offsets } => commit_offsets(meta, index, group, offsets),
         Command::AlterIsr(req) => alter_isr(meta, req),
         Command::ElectPreferred { topic, partition } => elect_preferred(meta, topic, *partition),
     }
@@ -98,6 +115,34 @@ pub fn preferred_elections(meta: &ClusterMeta) -> Vec<(String, u32)> {
         }
     }
     out
+}
+
+fn commit_offsets(
+    meta: &mut ClusterMeta,
+    index: u64,
+    group: &str,
+    offsets: &[(String, u32, u64, String)],
+) -> ApplyResult {
+    if group.is_empty() {
+        return Err(ClusterError::InvalidRequest("empty group name".into()));
+    }
+    for (t, p, _, _) in offsets {
+        let known = meta
+            .topics
+            .get(t)
+            .ok_or_else(|| ClusterError::UnknownTopic(t.clone()))?;
+        if *p as usize >= known.partitions.len() {
+            return Err(ClusterError::UnknownPartition {
+                topic: t.clone(),
+                partition: *p,
+            });
+        }
+    }
+    let g = meta.offsets.entry(group.to_string()).or_default();
+    for (t, p, o, md) in offsets {
+        g.insert((t.clone(), *p), (*o, md.clone()));
+    }
+    Ok(Reply::Applied(index))
 }
 
 fn elect_preferred(meta: &mut ClusterMeta, topic: &str, partition: u32) -> ApplyResult {

@@ -34,6 +34,68 @@ fn part<'a>(m: &'a ClusterMeta, t: &str, p: usize) -> &'a PartitionState {
 }
 
 #[test]
+fn committed_offsets_are_kept_per_group_survive_json_and_go_with_their_topic() {
+    let (mut m, _) = cluster(3);
+    apply(&mut m, 10, &create("t", 2, 3)).unwrap();
+    apply(&mut m, 11, &create("u", 1, 1)).unwrap();
+    let commit = |g: &str, o: Vec<(&str, u32, u64)>| Command::CommitOffsets {
+        group: g.into(),
+        offsets: o
+            .into_iter()
+            .map(|(t, p, off)| (t.to_string(), p, off, format!("md{off}")))
+            .collect(),
+    };
+    assert_eq!(
+        apply(
+            &mut m,
+            12,
+            &commit("g", vec![("t", 0, 5), ("t", 1, 7), ("u", 0, 1)])
+        ),
+        Ok(Reply::Applied(12))
+    );
+    // A later commit replaces per partition (also backwards: a seek).
+    apply(&mut m, 13, &commit("g", vec![("t", 0, 3)])).unwrap();
+    apply(&mut m, 14, &commit("h", vec![("t", 1, 9)])).unwrap();
+    assert_eq!(
+        m.offsets["g"][&("t".to_string(), 0)],
+        (3, "md3".to_string())
+    );
+    assert_eq!(
+        m.offsets["g"][&("t".to_string(), 1)],
+        (7, "md7".to_string())
+    );
+    assert_eq!(m.offsets["h"].len(), 1);
+    // Unknown topic or partition, or no group: refused whole.
+    let before = m.offsets.clone();
+    assert!(matches!(
+        apply(&mut m, 15, &commit("g", vec![("t", 0, 100), ("x", 0, 1)])),
+        Err(ClusterError::UnknownTopic(_))
+    ));
+    assert!(matches!(
+        apply(&mut m, 16, &commit("g", vec![("t", 2, 1)])),
+        Err(ClusterError::UnknownPartition { .. })
+    ));
+    assert!(matches!(
+        apply(&mut m, 17, &commit("", vec![("t", 0, 1)])),
+        Err(ClusterError::InvalidRequest(_))
+    ));
+    assert_eq!(m.offsets, before);
+    // Snapshots are JSON: the offsets make the round trip.
+    let json = serde_json::to_vec(&m).unwrap();
+    let back: ClusterMeta = serde_json::from_slice(&json).unwrap();
+    assert_eq!(back, m);
+    // An image written before offsets existed still loads.
+    let mut old: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    old.as_object_mut().unwrap().remove("offsets");
+    let back: ClusterMeta = serde_json::from_value(old).unwrap();
+    assert!(back.offsets.is_empty());
+    // Deleting a topic drops its offsets; a group left with none goes.
+    apply(&mut m, 18, &Command::DeleteTopic { name: "t".into() }).unwrap();
+    assert_eq!(m.offsets["g"].len(), 1);
+    assert!(!m.offsets.contains_key("h"));
+}
+
+#[test]
 fn the_preferred_replica_gets_its_partition_back_once_alive_and_in_sync() {
     let (mut m, _) = cluster(3);
     apply(&mut m, 10, &create("t", 1, 3)).unwrap();

@@ -173,6 +173,35 @@ impl Controller {
         .map(|_| ())
     }
 
+    /// Commits a consumer group's offsets through the quorum and returns
+    /// once this node's metadata holds them (so a read here right after
+    /// sees them), or fails after `timeout`.
+    pub fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<(String, u32, u64, String)>,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let start = std::time::Instant::now();
+        let cmd = Command::CommitOffsets {
+            group: group.to_string(),
+            offsets,
+        };
+        let index = match self.write(cmd, timeout)? {
+            Reply::Applied(i) => i,
+            other => return Err(ClusterError::Raft(format!("unexpected reply {other:?}"))),
+        };
+        while self.meta_version() < index {
+            if start.elapsed() >= timeout {
+                return Err(ClusterError::Raft(format!(
+                    "committed at index {index}, not yet applied on this node after {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
     /// Changes a partition's ISR (the partition leader's request).
     pub fn alter_isr(
         &self,

@@ -71,4 +71,4 @@ pub use apply::{apply, ApplyResult, Command, Reply};
 pub use config::ControllerConfig;
 pub use controller::Controller;
 pub use error::ClusterError;
-pub use meta::{BrokerInfo, ClusterMeta, NodeId, PartitionState, TopicMeta};
+pub use meta::{BrokerInfo, ClusterMeta, GroupOffsets, NodeId, PartitionState, TopicMeta};

@@ -48,11 +48,61 @@ pub struct TopicMeta {
     pub config: serde_json::Value,
 }
 
+/// A consumer group's committed offsets: (topic, partition) → (offset,
+/// metadata).
+pub type GroupOffsets = BTreeMap<(String, u32), (u64, String)>;
+
 /// The whole metadata image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterMeta {
     pub brokers: BTreeMap<NodeId, BrokerInfo>,
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Consumer groups' committed offsets, by group: agreed by the quorum
+    /// like the rest, so whichever broker coordinates a group next has them.
+    #[serde(default, with = "offsets_serde")]
+    pub offsets: BTreeMap<String, GroupOffsets>,
     /// Raft log index of the last applied change (0: nothing applied).
     pub applied_index: u64,
+}
+
+/// JSON maps need string keys: each group's offsets travel as a list.
+mod offsets_serde {
+    use super::GroupOffsets;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    type Entry = (String, u32, u64, String);
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, GroupOffsets>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let flat: BTreeMap<&String, Vec<Entry>> = m
+            .iter()
+            .map(|(g, o)| {
+                let list = o
+                    .iter()
+                    .map(|((t, p), (off, md))| (t.clone(), *p, *off, md.clone()))
+                    .collect();
+                (g, list)
+            })
+            .collect();
+        flat.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, GroupOffsets>, D::Error> {
+        let flat = BTreeMap::<String, Vec<Entry>>::deserialize(d)?;
+        Ok(flat
+            .into_iter()
+            .map(|(g, list)| {
+                let o = list
+                    .into_iter()
+                    .map(|(t, p, off, md)| ((t, p), (off, md)))
+                    .collect();
+                (g, o)
+            })
+            .collect())
+    }
 }

@@ -7,7 +7,8 @@
 //! rejoin; completes when all have, or at the rebalance deadline without
 //! the missing) → `Completing` (waiting for the leader's SyncGroup) →
 //! `Stable`. A member silent past its session timeout is removed. Committed
-//! offsets go to the broker's offsets log (so `neo groups` shows them); the
+//! offsets go to the broker's offsets log (so `neo groups` shows them; in a
+//! cluster, to the controller quorum: `replication::offsets`); the
 //! membership here is separate from Neo's broker-side-assigned groups.
 
 use std::collections::{BTreeMap, HashMap};
@@ -576,7 +577,16 @@ pub fn offset_commit(ctx: &Ctx<'_>, r: OffsetCommitRequest) -> OffsetCommitRespo
             }
         }
     }
-    if !offsets.is_empty() {
+    if !offsets.is_empty() && ctx.shared.broker().node_id().is_some() {
+        // A cluster: through the controller quorum, answered once applied here.
+        let code =
+            crate::replication::offsets::commit_blocking(&ctx.shared.broker, &group, &offsets)
+                .map_or_else(|e| error_code(&e), |()| 0);
+        for (ti, pi) in std::mem::take(&mut at) {
+            codes[ti][pi] = code;
+        }
+    }
+    if !offsets.is_empty() && !at.is_empty() {
         let committed = ctx.shared.broker().commit_offsets(&group, &offsets);
         let outcome = committed.and_then(|last| {
             let deadline = Instant::now() + MAX_WAIT;

@@ -79,6 +79,15 @@ impl ControlPlane for Controller {
             .map_err(broker_error)
     }
 
+    fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<(String, u32, u64, String)>,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        Controller::commit_offsets(self, group, offsets, timeout).map_err(broker_error)
+    }
+
     fn status(&self, timeout: Duration) -> Result<serde_json::Value, BrokerError> {
         let s = Controller::status(self, timeout).map_err(broker_error)?;
         serde_json::to_value(s).map_err(|e| BrokerError::Cluster(e.to_string()))

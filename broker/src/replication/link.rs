@@ -52,6 +52,14 @@ pub trait ControlPlane: Send + Sync + 'static {
     ) -> Result<(), BrokerError>;
     /// The quorum's view for `neo cluster status`, as JSON.
     fn status(&self, timeout: Duration) -> Result<serde_json::Value, BrokerError>;
+    /// Commits a group's (topic, partition, offset, metadata) entries;
+    /// returns once this node's metadata holds them.
+    fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<(String, u32, u64, String)>,
+        timeout: Duration,
+    ) -> Result<(), BrokerError>;
 }
 
 /// Answers the worker thread finished, for the poll loop to send.
@@ -78,6 +86,11 @@ pub(crate) enum Job {
     Status {
         call: Deferred,
         lags: Vec<ReplicaLag>,
+    },
+    CommitOffsets {
+        group: String,
+        offsets: Vec<(String, u32, u64, String)>,
+        call: Deferred,
     },
 }
 
@@ -164,7 +177,7 @@ impl ClusterLink {
         Ok(())
     }
 
-    fn send(&self, job: Job) {
+    pub(crate) fn send(&self, job: Job) {
         if self.jobs.send(job).is_err() {
             tracing::error!("the controller worker thread is gone");
         }
@@ -217,6 +230,14 @@ fn worker(
             }
             Job::DeleteTopic { name, call } => {
                 finish(call, encode_result(&control.delete_topic(&name, timeout)));
+            }
+            Job::CommitOffsets {
+                group,
+                offsets,
+                call,
+            } => {
+                let r = control.commit_offsets(&group, offsets, timeout);
+                finish(call, encode_result(&r));
             }
             Job::Status { call, lags } => {
                 let r = control.status(timeout).map(|mut v| {

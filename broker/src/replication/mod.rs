@@ -22,6 +22,7 @@ pub mod fetch_auth;
 pub mod fetcher;
 pub mod follow;
 pub mod link;
+pub mod offsets;
 pub mod replica;
 pub mod wire;
 
