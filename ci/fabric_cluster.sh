@@ -57,13 +57,6 @@ for i in "${nodes[@]}"; do
     fi
 done
 
-cat >"$work/neo.toml" <<'TOML'
-kafka_auto_create_topics = true
-[topic_defaults]
-partitions = 3
-"replication.factor" = "3"
-"min.insync.replicas" = "2"
-TOML
 voters="1=10.78.0.1:7500,2=10.78.0.2:7500,3=10.78.0.3:7500"
 kafka="10.78.0.1:9092,10.78.0.2:9092,10.78.0.3:9092"
 declare -a SRV
@@ -73,7 +66,7 @@ for i in "${nodes[@]}"; do
     else
         fab=(--transport dpdk --dpdk-vdev "net_af_packet0,iface=fd$i" --listen "10.79.0.$i:7400")
     fi
-    ip netns exec "neo-fc$i" "$neo" serve --config "$work/neo.toml" --no-admin --data-dir "$work/data$i" \
+    ip netns exec "neo-fc$i" "$neo" serve --config "$here/cluster.toml" --no-admin --data-dir "$work/data$i" \
         "${fab[@]}" --kafka-listen "10.78.0.$i:9092" --node-id "$i" \
         --controller-listen "10.78.0.$i:7500" --controller-voters "$voters" \
         >"$work/serve$i.log" 2>&1 &

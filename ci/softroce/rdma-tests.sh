@@ -48,18 +48,11 @@ grep -o 'transport counters.*' /tmp/serve.log | tail -1
 # kcat auto-creates a topic (3 partitions, replication factor 3, min ISR 2),
 # produces 300 at acks=all, the leader of partition 0 is SIGKILLed, 300 more
 # go to the survivors, and exactly 1..600 come back. Timeouts are generous:
-# the guest's CPU is emulated.
-cat >/tmp/fc.toml <<TOML
-kafka_auto_create_topics = true
-[topic_defaults]
-partitions = 3
-"replication.factor" = "3"
-"min.insync.replicas" = "2"
-TOML
+# the guest's CPU is emulated. ci/cluster.toml has the topic defaults.
 voters="1=$ADDR:7501,2=$ADDR:7502,3=$ADDR:7503"
 kafka="$ADDR:9091,$ADDR:9092,$ADDR:9093"
 for i in 1 2 3; do
-    timeout 600 $NEO serve --config /tmp/fc.toml --transport rdma --listen "$ADDR:748$i" --no-admin \
+    timeout 600 $NEO serve --config ci/cluster.toml --transport rdma --listen "$ADDR:748$i" --no-admin \
         --data-dir "/tmp/fc$i" --kafka-listen "$ADDR:909$i" --node-id "$i" --controller-listen "$ADDR:750$i" \
         --controller-voters "$voters" --session-timeout-ms 4000 --replica-lag-max-ms 10000 >"/tmp/fc$i.log" 2>&1 &
     eval "fc$i=\$!"
