@@ -20,7 +20,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::time::{Duration, Instant};
 
-use neo_transports::rpc::{MethodId, Outcome, RpcError, Server};
+use neo_transports::rpc::{Outcome, Server};
 use neo_transports::{ConnId, Transport};
 
 use super::fetch_auth::FetchAuth;
@@ -42,37 +42,6 @@ const ANSWER_SLACK: Duration = Duration::from_secs(2);
 const AUTH_LIMIT: Duration = Duration::from_secs(2);
 /// Pause after the leader refused this node's credentials.
 const AUTH_BACKOFF: Duration = Duration::from_secs(1);
-
-/// The poll loop's means of calling out: its RPC server.
-pub trait Dial {
-    fn connect(&mut self, addr: SocketAddr) -> std::io::Result<ConnId>;
-    fn call(
-        &mut self,
-        conn: ConnId,
-        method: MethodId,
-        body: &[u8],
-        budget: Duration,
-    ) -> Result<u64, RpcError>;
-    fn close(&mut self, conn: ConnId);
-}
-
-impl<T: Transport> Dial for Server<T> {
-    fn connect(&mut self, addr: SocketAddr) -> std::io::Result<ConnId> {
-        Server::connect(self, addr)
-    }
-    fn call(
-        &mut self,
-        conn: ConnId,
-        method: MethodId,
-        body: &[u8],
-        budget: Duration,
-    ) -> Result<u64, RpcError> {
-        Server::call(self, conn, method, body, budget)
-    }
-    fn close(&mut self, conn: ConnId) {
-        Server::close(self, conn)
-    }
-}
 
 enum State {
     /// No connection.
@@ -152,27 +121,15 @@ impl Fetchers {
         }
     }
 
-    /// Drops `leader`'s connection (closing it) and waits [`BACKOFF`].
-    fn reset(&mut self, leader: NodeId, now: Instant, dial: Option<&mut dyn Dial>) {
-        self.reset_for(leader, now, dial, BACKOFF)
-    }
-
-    fn reset_for(
-        &mut self,
-        leader: NodeId,
-        now: Instant,
-        dial: Option<&mut dyn Dial>,
-        wait: Duration,
-    ) {
+    /// Drops `leader`'s connection (closed on the next drive) and waits
+    /// `wait` before connecting again.
+    fn reset(&mut self, leader: NodeId, now: Instant, wait: Duration) {
         let Some(s) = self.sessions.get_mut(&leader) else {
             return;
         };
         if let Some(c) = s.conn.take() {
             self.by_conn.remove(&c);
-            match dial {
-                Some(d) => d.close(c),
-                None => self.closing.push(c),
-            }
+            self.closing.push(c);
         }
         s.state = State::Idle;
         s.not_before = now + wait;
@@ -190,7 +147,11 @@ fn resolve(addr: &str) -> Option<SocketAddr> {
 impl Broker {
     /// Moves every fetch session on: connect, send the next fetch, give up
     /// on what took too long. Returns how many things it did.
-    pub(crate) fn drive_fetchers(&mut self, now: Instant, dial: &mut dyn Dial) -> usize {
+    pub(crate) fn drive_fetchers<T: Transport>(
+        &mut self,
+        now: Instant,
+        dial: &mut Server<T>,
+    ) -> usize {
         let Some(c) = &mut self.cluster else { return 0 };
         let mut done = 0;
         for conn in c.fetchers.closing.drain(..) {
@@ -212,7 +173,12 @@ impl Broker {
         done
     }
 
-    fn drive_one(&mut self, leader: NodeId, now: Instant, dial: &mut dyn Dial) -> usize {
+    fn drive_one<T: Transport>(
+        &mut self,
+        leader: NodeId,
+        now: Instant,
+        dial: &mut Server<T>,
+    ) -> usize {
         let Some(c) = &mut self.cluster else { return 0 };
         let me = c.cfg.node_id;
         let Some(s) = c.fetchers.sessions.get_mut(&leader) else {
@@ -251,7 +217,7 @@ impl Broker {
                     return 0;
                 }
                 tracing::debug!(leader, addr = %s.addr, "connecting to the leader timed out");
-                c.fetchers.reset(leader, now, Some(dial));
+                c.fetchers.reset(leader, now, BACKOFF);
                 1
             }
             State::Authenticating {
@@ -263,7 +229,7 @@ impl Broker {
                     return 0;
                 }
                 tracing::warn!(leader, "authenticating to the leader timed out");
-                c.fetchers.reset(leader, now, Some(dial));
+                c.fetchers.reset(leader, now, BACKOFF);
                 1
             }
             State::Authenticating { call: None, .. } => {
@@ -283,7 +249,7 @@ impl Broker {
                     }
                     Err(e) => {
                         tracing::warn!(leader, error = %e, "cannot authenticate to the leader");
-                        c.fetchers.reset_for(leader, now, Some(dial), AUTH_BACKOFF);
+                        c.fetchers.reset(leader, now, AUTH_BACKOFF);
                     }
                 }
                 1
@@ -294,7 +260,7 @@ impl Broker {
                     return 0;
                 }
                 tracing::debug!(leader, "replica fetch unanswered; reconnecting");
-                c.fetchers.reset(leader, now, Some(dial));
+                c.fetchers.reset(leader, now, BACKOFF);
                 1
             }
             State::Ready => {
@@ -308,7 +274,7 @@ impl Broker {
                 let Some(conn) = s.conn else { return 0 };
                 if addr != s.addr {
                     tracing::info!(leader, from = %s.addr, to = %addr, "the leader's address changed; reconnecting");
-                    c.fetchers.reset(leader, now, Some(dial));
+                    c.fetchers.reset(leader, now, BACKOFF);
                     return 1;
                 }
                 let req = ReplicaFetch {
@@ -337,7 +303,7 @@ impl Broker {
                     }
                     Err(e) => {
                         tracing::debug!(leader, error = %e, "cannot send a replica fetch");
-                        c.fetchers.reset(leader, now, Some(dial));
+                        c.fetchers.reset(leader, now, BACKOFF);
                     }
                 }
                 1
@@ -369,7 +335,7 @@ impl Broker {
                     },
                     Some(Err(e)) => {
                         tracing::error!(leader, error = %e, "replication credentials unusable");
-                        c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+                        c.fetchers.reset(leader, now, AUTH_BACKOFF);
                         return;
                     }
                 };
@@ -384,7 +350,7 @@ impl Broker {
             Outcome::Failed { call, error } if matches!(s.state, State::Authenticating { call: Some(k), .. } if k == call) =>
             {
                 tracing::warn!(leader, %error, "the leader refused this node's authentication");
-                c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+                c.fetchers.reset(leader, now, AUTH_BACKOFF);
             }
             Outcome::Answer { call, body } if matches!(s.state, State::Authenticating { call: Some(k), .. } if k == call) =>
             {
@@ -399,7 +365,7 @@ impl Broker {
                     Ok(false) => *call = None,
                     Err(e) => {
                         tracing::warn!(leader, error = %e, "the leader refused this node's replication credentials");
-                        c.fetchers.reset_for(leader, now, None, AUTH_BACKOFF);
+                        c.fetchers.reset(leader, now, AUTH_BACKOFF);
                     }
                 }
             }
