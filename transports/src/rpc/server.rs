@@ -433,6 +433,20 @@ impl Dispatch {
         }
     }
 
+    /// Starts tracking `conn` (accepted, or opened by [`Server::connect`]).
+    fn open(&mut self, conn: ConnId, peer: Option<SocketAddr>, outbound: bool) {
+        let i = conn.index();
+        if self.conns.len() <= i {
+            self.conns.resize(i + 1, None);
+        }
+        self.conns[i] = Some(ConnState {
+            conn,
+            in_flight: 0,
+            peer,
+            outbound,
+        });
+    }
+
     fn release(&mut self, conn: ConnId) {
         if let Some(s) = self.state_mut(conn) {
             s.in_flight = s.in_flight.saturating_sub(1);
@@ -453,16 +467,7 @@ impl EventSink for Dispatch {
                     Event::Accepted { peer, .. } => Some(peer),
                     _ => None,
                 };
-                let i = conn.index();
-                if self.conns.len() <= i {
-                    self.conns.resize(i + 1, None);
-                }
-                self.conns[i] = Some(ConnState {
-                    conn,
-                    in_flight: 0,
-                    peer,
-                    outbound: false,
-                });
+                self.open(conn, peer, false);
             }
             Event::Closed { conn, reason } => {
                 self.stats.connections_closed += 1;

@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ConnState, Dispatch, Server};
+use super::{Dispatch, Server};
 use crate::frame::{self, Kind};
 use crate::rpc::{parse_error, request_header, MethodId, RpcError};
 use crate::transport::{CloseReason, ConnId, Transport, Tx};
@@ -47,17 +47,7 @@ impl<T: Transport> Server<T> {
     /// [`Outcome::Closed`] follows.
     pub fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
         let conn = self.transport.connect(addr)?;
-        let d = &mut self.dispatch;
-        let i = conn.index();
-        if d.conns.len() <= i {
-            d.conns.resize(i + 1, None);
-        }
-        d.conns[i] = Some(ConnState {
-            conn,
-            in_flight: 0,
-            peer: Some(addr),
-            outbound: true,
-        });
+        self.dispatch.open(conn, Some(addr), true);
         Ok(conn)
     }
 
