@@ -8,6 +8,7 @@ mod admin;
 mod consumer;
 pub mod fetched;
 mod producer;
+pub mod sasl;
 
 pub use admin::Admin;
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, Received, StartAt};
@@ -313,38 +314,15 @@ impl<T: Transport> Connection<T> {
     /// Runs a SASL exchange on the new connection.
     fn authenticate(&mut self, auth: &ClientAuth) -> Result<(), ClientError> {
         use crate::protocol::{method, AuthReply, AuthStep};
-        let mechanism = auth.mechanism.name().to_string();
-        let step = |c: &mut Self, message: Vec<u8>| -> Result<AuthReply, ClientError> {
-            c.call(
-                method::AUTHENTICATE,
-                &AuthStep {
-                    mechanism: mechanism.clone(),
-                    message,
-                },
-            )
-        };
-        let bad = |e: crate::security::ScramError| ClientError::Invalid(format!("SASL: {e}"));
-        match auth.mechanism {
-            SaslMechanism::Plain => {
-                let msg = format!("\0{}\0{}", auth.user, auth.password).into_bytes();
-                let r = step(self, msg)?;
-                match r.done {
-                    true => Ok(()),
-                    false => Err(ClientError::Invalid("PLAIN did not complete".into())),
-                }
-            }
-            SaslMechanism::Scram(m) => {
-                let mut client = crate::security::ScramClient::new(m, &auth.user, &auth.password)
-                    .map_err(bad)?;
-                let first = client.client_first().map_err(bad)?;
-                let r = step(self, first)?;
-                let fin = client.handle_server_first(&r.message).map_err(bad)?;
-                let r = step(self, fin)?;
-                client.handle_server_final(&r.message).map_err(bad)?;
-                match r.done {
-                    true => Ok(()),
-                    false => Err(ClientError::Invalid("SCRAM did not complete".into())),
-                }
+        let mut sasl = sasl::SaslClient::new(auth).map_err(ClientError::Invalid)?;
+        loop {
+            let step = AuthStep {
+                mechanism: sasl.mechanism().to_string(),
+                message: sasl.next_message().map_err(ClientError::Invalid)?,
+            };
+            let r: AuthReply = self.call(method::AUTHENTICATE, &step)?;
+            if sasl.on_reply(r).map_err(ClientError::Invalid)? {
+                return Ok(());
             }
         }
     }
