@@ -107,8 +107,12 @@ import json, sys
 m = json.load(sys.stdin)["meta"]["topics"]["rr"]["partitions"]
 sys.exit(0 if all(p["leader"] == p["replicas"][0] for p in m) else 1)'
 }
-for _ in $(seq 100); do spread && break; sleep 0.1; done
-spread || fail "leadership is not back on the preferred replicas"
+spread_seen=0
+for _ in $(seq 100); do
+    if spread; then spread_seen=1; break; fi
+    sleep 0.1
+done
+[ "$spread_seen" = 1 ] || fail "leadership is not back on the preferred replicas"
 leaders="$("$neo" -b "$brokers" cluster status --json | python3 -c '
 import json, sys
 m = json.load(sys.stdin)["meta"]["topics"]["rr"]["partitions"]
