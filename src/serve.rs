@@ -378,6 +378,7 @@ fn serve_on<T: Transport>(transport: T, args: &Full) -> anyhow::Result<()> {
         }),
         &broker,
         name,
+        s.sec.tls.as_ref(),
     )?;
     let published = neo_broker::service::Published::default();
     let admin = match s.admin_listen {

@@ -58,6 +58,84 @@ pub struct ClusterArgs {
     /// leader's IP address, which their certificates must then carry].
     #[arg(long, env = "NEO_REPLICATION_TLS_SERVER_NAME")]
     pub replication_tls_server_name: Option<String>,
+    /// With --tls-cert, the controller RPC is mutual TLS: members present
+    /// --tls-cert and accept only certificates chaining to this CA bundle
+    /// [default: --replication-tls-ca, else --tls-client-ca].
+    #[arg(long, env = "NEO_CONTROLLER_TLS_CA")]
+    pub controller_tls_ca: Option<std::path::PathBuf>,
+    /// The name controller members' certificates are verified against
+    /// [default: the host of each --controller-voters address].
+    #[arg(long, env = "NEO_CONTROLLER_TLS_SERVER_NAME")]
+    pub controller_tls_server_name: Option<String>,
+    /// A certificate CN admitted as a controller member (repeatable)
+    /// [default: the CN of this node's --tls-cert]; any other certificate,
+    /// even from the same CA, is refused on the controller port.
+    #[arg(long = "controller-principal")]
+    pub controller_principals: Vec<String>,
+}
+
+/// The controller RPC's mutual TLS, for a node with TLS (`--tls-cert`):
+/// the node's certificate both ways, peers verified against the controller
+/// CA and admitted only if their certificate's CN is a controller principal.
+pub fn controller_tls(
+    args: &ClusterArgs,
+    server: &neo_transports::tls::ServerTlsSettings,
+) -> anyhow::Result<neo_cluster::ControllerTls> {
+    use neo_transports::tls::{principal_from_cert, ClientTls, ClientTlsSettings, ServerTls};
+    let Some(ca) = args
+        .controller_tls_ca
+        .clone()
+        .or_else(|| args.replication_tls_ca.clone())
+        .or_else(|| server.client_ca.clone())
+    else {
+        bail!("with --tls-cert, the controller RPC is mutual TLS: give --controller-tls-ca (or --replication-tls-ca / --tls-client-ca), the CA bundle that signed the members' certificates");
+    };
+    let err = |e: neo_transports::tls::TlsError| anyhow::anyhow!("controller TLS: {e}");
+    let listener = ServerTls::new(&neo_transports::tls::ServerTlsSettings {
+        cert: server.cert.clone(),
+        key: server.key.clone(),
+        client_ca: Some(ca.clone()),
+        require_client_cert: true,
+    })
+    .map_err(err)?;
+    let dialler = ClientTls::new(&ClientTlsSettings {
+        ca,
+        cert: Some(server.cert.clone()),
+        key: Some(server.key.clone()),
+        server_name: None,
+    })
+    .map_err(err)?;
+    let mut principals: std::collections::BTreeSet<String> =
+        args.controller_principals.iter().cloned().collect();
+    if principals.is_empty() {
+        let own = principal_from_cert(&listener.current_cert()).with_context(|| {
+            format!(
+                "{} has no subject CN to admit controller members by: give --controller-principal",
+                server.cert.display()
+            )
+        })?;
+        principals.insert(own);
+    }
+    let server_name = match &args.controller_tls_server_name {
+        Some(n) => Some(
+            neo_cluster::tls::server_name(n)
+                .map_err(|e| anyhow::anyhow!("--controller-tls-server-name: {e}"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(principals = ?principals, "controller RPC: mutual TLS");
+    Ok(neo_cluster::ControllerTls {
+        server: listener.config(),
+        client: dialler.config(),
+        server_name,
+        admit: Arc::new(move |leaf| match principal_from_cert(leaf) {
+            Some(cn) if principals.contains(&cn) => Ok(()),
+            Some(cn) => Err(format!(
+                "certificate CN={cn} is not a controller principal (--controller-principal)"
+            )),
+            None => Err("certificate without a subject CN".into()),
+        }),
+    })
 }
 
 /// The TLS client of replica fetches, for a node whose Neo listener speaks
@@ -141,6 +219,7 @@ impl Membership {
         kafka: Option<String>,
         broker: &Arc<Mutex<Broker>>,
         transport: &str,
+        tls: Option<&neo_transports::tls::ServerTlsSettings>,
     ) -> anyhow::Result<Option<Membership>> {
         let Some(id) = args.node_id else {
             return Ok(None);
@@ -164,6 +243,10 @@ impl Membership {
         cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
         cfg.preferred_leader_check =
             (args.leader_rebalance_ms > 0).then(|| Duration::from_millis(args.leader_rebalance_ms));
+        cfg.tls = tls.map(|t| controller_tls(args, t)).transpose()?;
+        if cfg.tls.is_none() {
+            tracing::warn!(controller = %ctl_listen, "controller RPC without TLS or authentication (no --tls-cert): keep --controller-listen on a trusted network");
+        }
         let controller = Arc::new(
             Controller::start(cfg)
                 .map_err(|e| anyhow::anyhow!("starting the controller member: {e}"))?,

@@ -42,6 +42,9 @@ pub struct ControllerConfig {
     /// preferred replicas ([`crate::apply::Command::ElectPreferred`]);
     /// `None`: never (default 30 s).
     pub preferred_leader_check: Option<Duration>,
+    /// Mutual TLS on the controller RPC, both ways; `None`: plain TCP
+    /// (default; only on a trusted network).
+    pub tls: Option<crate::tls::ControllerTls>,
 }
 
 impl ControllerConfig {
@@ -68,6 +71,7 @@ impl ControllerConfig {
             snapshot_every: 500,
             worker_threads: 2,
             preferred_leader_check: Some(Duration::from_secs(30)),
+            tls: None,
         }
     }
 

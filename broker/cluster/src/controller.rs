@@ -61,7 +61,8 @@ impl Controller {
             .enable_all()
             .build()
             .map_err(|e| ClusterError::Io(format!("controller runtime: {e}")))?;
-        let rpc = Arc::new(RpcClient::default());
+        let tls = cfg.tls.clone();
+        let rpc = Arc::new(RpcClient::new(tls.clone()));
         let node = rt.block_on(async {
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
@@ -90,7 +91,7 @@ impl Controller {
             let restart_term = (!fresh).then_some(restored_term);
             let rebalance = cfg.preferred_leader_check;
             let node = Arc::new(Node::new(cfg, raft, published, rpc, restart_term));
-            tokio::spawn(crate::server::serve(listener, node.clone()));
+            tokio::spawn(crate::server::serve(listener, node.clone(), tls));
             tokio::spawn(node.clone().heartbeat_loop());
             tokio::spawn(node.clone().liveness_loop());
             if let Some(every) = rebalance {

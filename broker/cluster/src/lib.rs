@@ -44,10 +44,12 @@
 //! heartbeats, status) share one TCP listener: frames of u32 length + JSON,
 //! capped at 64 MiB, connections cached per peer, every connect (500 ms),
 //! RPC (1 s raft, 10 s snapshot chunks) and forwarded call time-bounded.
+//! With a [`ControllerTls`] in the config, every connection is mutual TLS
+//! and the peer's certificate must be admitted ([`tls`]), both ways.
 //!
 //! **Out of scope:** membership changes (voters are fixed at bootstrap: on a
-//! fresh directory every member initializes the same voter set), TLS or
-//! authentication, and exactly-once forwarding (a write retried after a
+//! fresh directory every member initializes the same voter set), and
+//! exactly-once forwarding (a write retried after a
 //! lost response can answer e.g. `TopicExists` for its own first attempt).
 
 pub mod api;
@@ -64,6 +66,7 @@ mod node;
 mod rpc;
 mod server;
 pub mod sm_store;
+pub mod tls;
 pub mod types;
 
 pub use api::{AlterIsr, BrokerStatus, ClusterStatus, VoterStatus};
@@ -72,3 +75,4 @@ pub use config::ControllerConfig;
 pub use controller::Controller;
 pub use error::ClusterError;
 pub use meta::{BrokerInfo, ClusterMeta, GroupOffsets, NodeId, PartitionState, TopicMeta};
+pub use tls::ControllerTls;

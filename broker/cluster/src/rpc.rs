@@ -1,7 +1,8 @@
 //! The controller RPC wire: one request and one response per frame (u32 BE
-//! length + JSON body, capped at 64 MiB) over TCP, and a client that caches
+//! length + JSON body, capped at 64 MiB) over TCP, or over mutual TLS 1.3
+//! when the controller has a [`ControllerTls`], and a client that caches
 //! idle connections per peer, re-dials after errors and bounds every
-//! connect, write and read by a timeout.
+//! connect, handshake, write and read by a timeout.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,12 +17,14 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::api::ClusterStatus;
 use crate::apply::{ApplyResult, Command};
 use crate::error::ClusterError;
 use crate::fsutil::MAX_RECORD;
 use crate::meta::NodeId;
+use crate::tls::ControllerTls;
 use crate::types::TypeConfig;
 
 /// Connect timeout for every dial.
@@ -103,14 +106,29 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Vec<u8>> 
     Ok(body)
 }
 
+/// A byte stream the RPC runs over: TCP, or TLS over TCP.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+type Conn = Box<dyn Stream>;
+
 /// A client with cached idle connections per peer.
 #[derive(Default)]
 pub struct RpcClient {
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    tls: Option<ControllerTls>,
 }
 
 impl RpcClient {
-    fn take(&self, addr: &str) -> Option<TcpStream> {
+    /// A client dialling with `tls` (mutual TLS), or plain TCP.
+    pub fn new(tls: Option<ControllerTls>) -> RpcClient {
+        RpcClient {
+            idle: Mutex::default(),
+            tls,
+        }
+    }
+
+    fn take(&self, addr: &str) -> Option<Conn> {
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -118,12 +136,38 @@ impl RpcClient {
             .and_then(Vec::pop)
     }
 
-    fn put(&self, addr: &str, conn: TcpStream) {
+    fn put(&self, addr: &str, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let v = idle.entry(addr.to_string()).or_default();
         if v.len() < MAX_IDLE_PER_PEER {
             v.push(conn);
         }
+    }
+
+    /// A new connection to `addr`: TCP within [`CONNECT_TIMEOUT`], then the
+    /// TLS handshake (bounded by the caller's timeout) and the check of the
+    /// member's certificate.
+    async fn dial(&self, addr: &str) -> io::Result<Conn> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {addr} timed out"),
+                )
+            })??;
+        tcp.set_nodelay(true)?;
+        let Some(tls) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        let name = tls.name_for(addr)?;
+        let conn = TlsConnector::from(tls.client.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("TLS to {addr}: {e}")))?;
+        tls.check_peer(conn.get_ref().1.peer_certificates())
+            .map_err(|e| io::Error::new(e.kind(), format!("controller {addr}: {e}")))?;
+        Ok(Box::new(conn))
     }
 
     /// Sends `req` to `addr` (`host:port`, resolved when a connection is
@@ -134,18 +178,7 @@ impl RpcClient {
         let exchange = async {
             let mut conn = match self.take(addr) {
                 Some(c) => c,
-                None => {
-                    let c = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-                        .await
-                        .map_err(|_| {
-                            io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!("connect to {addr} timed out"),
-                            )
-                        })??;
-                    c.set_nodelay(true)?;
-                    c
-                }
+                None => self.dial(addr).await?,
             };
             write_frame(&mut conn, &body).await?;
             let resp = read_frame(&mut conn).await?;
