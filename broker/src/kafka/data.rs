@@ -65,6 +65,10 @@ pub fn metadata(ctx: &Ctx<'_>, r: MetadataRequest) -> MetadataResponse {
     // In a cluster: every broker with a Kafka listener, and the partitions'
     // real leaders, epochs and ISRs, so Kafka clients go to the leader.
     let cluster = ctx.shared.broker().cluster_view();
+    // A node that has not caught up with the controller quorum since it
+    // started names no leaders (LEADER_NOT_AVAILABLE, which clients retry)
+    // rather than the ones its replayed, possibly stale, metadata holds.
+    let current = ctx.shared.broker().metadata_current();
     resp.brokers = match &cluster {
         Some((me, meta)) => {
             let mut v: Vec<MetadataResponseBroker> = meta
@@ -135,7 +139,8 @@ pub fn metadata(ctx: &Ctx<'_>, r: MetadataRequest) -> MetadataResponse {
                             .with_leader_epoch(p.leader_epoch as i32)
                             .with_replica_nodes(ids(&p.replicas))
                             .with_isr_nodes(ids(&p.isr));
-                        if p.leader.is_none() {
+                        if p.leader.is_none() || !current {
+                            m.leader_id = (-1).into();
                             m.error_code = LEADER_NOT_AVAILABLE;
                         }
                         m

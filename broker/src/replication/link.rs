@@ -257,6 +257,15 @@ impl Broker {
         Some((c.cfg.node_id, c.control.meta()))
     }
 
+    /// Whether this node's cluster metadata is known to be current: it has
+    /// heard from a controller leader since it started and applied what that
+    /// leader had applied then. Until then a restarted node's replayed image
+    /// may name leaders and ISRs that have changed since. `true` outside a
+    /// cluster.
+    pub fn metadata_current(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.control.caught_up())
+    }
+
     /// Cluster mode: the broker that coordinates Kafka consumer groups,
     /// the same answer on every node of the cluster: the lowest-id unfenced
     /// broker with a Kafka listener, as (id, its Kafka `host:port`). `None`
@@ -372,6 +381,9 @@ impl Broker {
             };
         };
         let meta = c.control.meta();
+        // Not caught up since a restart: name no leaders (clients retry)
+        // rather than those of a possibly stale replayed image.
+        let current = c.control.caught_up();
         Metadata {
             node_id: Some(c.cfg.node_id),
             brokers: meta
@@ -395,7 +407,7 @@ impl Broker {
                         .enumerate()
                         .map(|(i, s)| PartitionLeader {
                             partition: i as u32,
-                            leader: s.leader,
+                            leader: s.leader.filter(|_| current),
                             leader_epoch: s.leader_epoch,
                             replicas: s.replicas.clone(),
                             isr: s.isr.clone(),
@@ -409,6 +421,9 @@ impl Broker {
     /// The leader a partition's metadata names, for a not-leader error.
     pub(crate) fn known_leader(&self, topic: &str, partition: u32) -> Option<NodeId> {
         let c = self.cluster.as_ref()?;
+        if !c.control.caught_up() {
+            return None;
+        }
         let meta = c.control.meta();
         meta.topics
             .get(topic)?
