@@ -26,9 +26,12 @@ for i in 1 2 3; do PORT[$i]="$(free_port)"; CPORT[$i]="$(free_port)"; KPORT[$i]=
 voters="1=127.0.0.1:${CPORT[1]},2=127.0.0.1:${CPORT[2]},3=127.0.0.1:${CPORT[3]}"
 brokers="127.0.0.1:${PORT[1]},127.0.0.1:${PORT[2]},127.0.0.1:${PORT[3]}"
 kafka="127.0.0.1:${KPORT[1]},127.0.0.1:${KPORT[2]},127.0.0.1:${KPORT[3]}"
+# Node 3 advertises a host name: its followers resolve it off their poll
+# loops (replication/resolver.rs) to fetch the partitions it leads.
 start() {
-    local i="$1"
-    "$neo" serve --no-admin --data-dir "$work/data$i" --listen "127.0.0.1:${PORT[$i]}" \
+    local i="$1" adv=()
+    [ "$i" = 3 ] && adv=(--advertise "localhost:${PORT[3]}")
+    "$neo" serve --no-admin --data-dir "$work/data$i" --listen "127.0.0.1:${PORT[$i]}" "${adv[@]}" \
         --kafka-listen "127.0.0.1:${KPORT[$i]}" --no-kafka-auto-create --node-id "$i" \
         --controller-listen "127.0.0.1:${CPORT[$i]}" --controller-voters "$voters" \
         >>"$work/serve$i.log" 2>&1 &

@@ -16,7 +16,6 @@
 //! (see `link::upkeep`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use neo_transports::rpc::{Outcome, Server};
 use neo_transports::{ConnId, Transport};
 
 use super::fetch_auth::FetchAuth;
+use super::resolver::{Lookup, Resolver};
 use super::wire::*;
 use crate::broker::Broker;
 use crate::client::ClientAuth;
@@ -42,6 +42,8 @@ const ANSWER_SLACK: Duration = Duration::from_secs(2);
 const AUTH_LIMIT: Duration = Duration::from_secs(2);
 /// Pause after the leader refused this node's credentials.
 const AUTH_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a session waiting for its leader's name to resolve looks again.
+const RESOLVE_POLL: Duration = Duration::from_millis(5);
 
 enum State {
     /// No connection.
@@ -83,6 +85,8 @@ pub(crate) struct Fetchers {
     by_conn: HashMap<ConnId, NodeId>,
     /// Connections of sessions that ended, to close on the next drive.
     closing: Vec<ConnId>,
+    /// Leaders' host names, resolved off the poll loop.
+    resolver: Resolver,
 }
 
 impl Fetchers {
@@ -131,17 +135,11 @@ impl Fetchers {
             self.by_conn.remove(&c);
             self.closing.push(c);
         }
+        // A leader that moved is found under its name on the next connect.
+        self.resolver.forget(&s.addr);
         s.state = State::Idle;
         s.not_before = now + wait;
     }
-}
-
-fn resolve(addr: &str) -> Option<SocketAddr> {
-    if let Ok(a) = addr.parse() {
-        return Some(a);
-    }
-    // A name: resolved on each (re)connect, so a moved leader is found.
-    addr.to_socket_addrs().ok()?.next()
 }
 
 impl Broker {
@@ -193,10 +191,17 @@ impl Broker {
                     s.not_before = now + BACKOFF;
                     return 0;
                 };
-                let Some(sa) = resolve(&b.addr) else {
-                    tracing::warn!(leader, addr = %b.addr, "cannot resolve the leader's address");
-                    s.not_before = now + BACKOFF;
-                    return 0;
+                let sa = match c.fetchers.resolver.lookup(&b.addr, now) {
+                    Lookup::Ready(sa) => sa,
+                    Lookup::Pending => {
+                        s.not_before = now + RESOLVE_POLL;
+                        return 0;
+                    }
+                    Lookup::Failed(why) => {
+                        tracing::warn!(leader, addr = %b.addr, "cannot resolve the leader's address: {why}");
+                        s.not_before = now + BACKOFF;
+                        return 0;
+                    }
                 };
                 match dial.connect(sa) {
                     Ok(conn) => {

@@ -24,6 +24,7 @@ pub mod follow;
 pub mod link;
 pub mod offsets;
 pub mod replica;
+pub mod resolver;
 pub mod wire;
 
 pub use epochs::EpochCache;
