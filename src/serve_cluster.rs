@@ -41,6 +41,12 @@ pub struct ClusterArgs {
     /// sync again; 0 turns it off [default: 30000].
     #[arg(long, env = "NEO_LEADER_REBALANCE_MS", default_value_t = 30_000)]
     pub leader_rebalance_ms: u64,
+    /// Leaderships go back to a broker only when it leads fewer partitions
+    /// than it is preferred for by more than this percentage (Kafka's
+    /// leader.imbalance.per.broker.percentage; 0: any) [default: 10].
+    #[arg(long, env = "NEO_LEADER_IMBALANCE_PCT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub leader_imbalance_pct: u32,
     /// The user this node's replica fetches authenticate as, for leaders
     /// running `--neo-auth` (SCRAM; the password in NEO_REPLICATION_PASSWORD).
     /// Needs Alter on the cluster when the authorizer is on.
@@ -243,6 +249,7 @@ impl Membership {
         cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
         cfg.preferred_leader_check =
             (args.leader_rebalance_ms > 0).then(|| Duration::from_millis(args.leader_rebalance_ms));
+        cfg.leader_imbalance_pct = args.leader_imbalance_pct;
         cfg.tls = tls.map(|t| controller_tls(args, t)).transpose()?;
         if cfg.tls.is_none() {
             tracing::warn!(controller = %ctl_listen, "controller RPC without TLS or authentication (no --tls-cert): keep --controller-listen on a trusted network");

@@ -1,6 +1,8 @@
 //! The replicated state machine's commands and their deterministic apply
 //! rules on [`ClusterMeta`]: no clocks, no I/O, a typed result per command.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::api::AlterIsr;
@@ -101,20 +103,41 @@ pub fn apply(meta: &mut ClusterMeta, index: u64, cmd: &Command) -> ApplyResult {
 
 /// The partitions whose preferred replica could lead them now (alive, in
 /// the ISR) but does not: what the controller leader proposes
-/// [`Command::ElectPreferred`] for.
-pub fn preferred_elections(meta: &ClusterMeta) -> Vec<(String, u32)> {
+/// [`Command::ElectPreferred`] for. As Kafka's
+/// `leader.imbalance.per.broker.percentage`: only for brokers that lead
+/// fewer than they should by more than `imbalance_pct` percent of the
+/// partitions they are preferred for (0: any imbalance), so one partition
+/// out of place on a broker preferred for many does not move leaders.
+pub fn preferred_elections(meta: &ClusterMeta, imbalance_pct: u32) -> Vec<(String, u32)> {
     let alive = alive_ids(meta);
-    let mut out = Vec::new();
+    /// One preferred broker's partitions: how many, how many it does not
+    /// lead, and those of them it could lead now.
+    #[derive(Default)]
+    struct Preferred {
+        total: u64,
+        off: u64,
+        electable: Vec<(String, u32)>,
+    }
+    let mut per: BTreeMap<NodeId, Preferred> = BTreeMap::new();
     for (name, t) in &meta.topics {
         for (i, p) in t.partitions.iter().enumerate() {
-            if let Some(&first) = p.replicas.first() {
-                if p.leader != Some(first) && p.isr.contains(&first) && alive.contains(&first) {
-                    out.push((name.clone(), i as u32));
+            let Some(&first) = p.replicas.first() else {
+                continue;
+            };
+            let e = per.entry(first).or_default();
+            e.total += 1;
+            if p.leader != Some(first) {
+                e.off += 1;
+                if p.isr.contains(&first) && alive.contains(&first) {
+                    e.electable.push((name.clone(), i as u32));
                 }
             }
         }
     }
-    out
+    per.into_values()
+        .filter(|b| b.off * 100 > u64::from(imbalance_pct) * b.total)
+        .flat_map(|b| b.electable)
+        .collect()
 }
 
 fn commit_offsets(

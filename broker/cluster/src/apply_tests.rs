@@ -103,18 +103,21 @@ fn the_preferred_replica_gets_its_partition_back_once_alive_and_in_sync() {
         topic: "t".into(),
         partition: 0,
     };
-    assert!(preferred_elections(&m).is_empty(), "broker 1 leads already");
+    assert!(
+        preferred_elections(&m, 0).is_empty(),
+        "broker 1 leads already"
+    );
     // Broker 1 fails: 2 leads, 1 leaves the ISR.
     apply(&mut m, 11, &Command::FenceBroker { id: 1 }).unwrap();
     assert_eq!(part(&m, "t", 0).leader, Some(2));
-    assert!(preferred_elections(&m).is_empty(), "1 is fenced");
+    assert!(preferred_elections(&m, 0).is_empty(), "1 is fenced");
     assert!(matches!(
         apply(&mut m, 12, &elect),
         Err(ClusterError::InvalidRequest(_))
     ));
     // Back, but not in sync yet: still no election.
     apply(&mut m, 13, &reg(1)).unwrap();
-    assert!(preferred_elections(&m).is_empty(), "1 is not in the ISR");
+    assert!(preferred_elections(&m, 0).is_empty(), "1 is not in the ISR");
     assert!(matches!(
         apply(&mut m, 14, &elect),
         Err(ClusterError::InvalidRequest(_))
@@ -130,7 +133,7 @@ fn the_preferred_replica_gets_its_partition_back_once_alive_and_in_sync() {
         isr: vec![2, 3, 1],
     };
     apply(&mut m, 15, &Command::AlterIsr(grow)).unwrap();
-    assert_eq!(preferred_elections(&m), vec![("t".to_string(), 0)]);
+    assert_eq!(preferred_elections(&m, 0), vec![("t".to_string(), 0)]);
     let before = part(&m, "t", 0).clone();
     let Ok(Reply::Partition(after)) = apply(&mut m, 16, &elect) else {
         panic!("election refused")
@@ -145,7 +148,7 @@ fn the_preferred_replica_gets_its_partition_back_once_alive_and_in_sync() {
         Ok(Reply::Partition(after.clone()))
     );
     assert_eq!(part(&m, "t", 0), &after);
-    assert!(preferred_elections(&m).is_empty());
+    assert!(preferred_elections(&m, 0).is_empty());
     assert!(matches!(
         apply(
             &mut m,
@@ -381,4 +384,53 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn leaders_move_back_only_past_the_imbalance_threshold() {
+    // 20 partitions on 2 brokers: each preferred for 10.
+    let (mut m, _) = cluster(2);
+    apply(&mut m, 10, &create("t", 20, 2)).unwrap();
+    let preferred_1: Vec<u32> = (0..20u32)
+        .filter(|&i| part(&m, "t", i as usize).replicas[0] == 1)
+        .collect();
+    assert_eq!(preferred_1.len(), 10);
+    // Broker 2 takes over broker 1's partitions one by one (1 stays in sync).
+    let hand_over = |m: &mut ClusterMeta, i: u32| {
+        let p = &mut m.topics.get_mut("t").unwrap().partitions[i as usize];
+        p.leader = Some(2);
+        p.leader_epoch += 1;
+    };
+    hand_over(&mut m, preferred_1[0]);
+    // 1 of 10 (10 %) is not over 10 %: nothing moves; at 0 % it does.
+    assert!(preferred_elections(&m, 10).is_empty());
+    assert_eq!(
+        preferred_elections(&m, 0),
+        vec![("t".to_string(), preferred_1[0])]
+    );
+    hand_over(&mut m, preferred_1[1]);
+    // 2 of 10 (20 %) is over: both go back.
+    let mut got = preferred_elections(&m, 10);
+    got.sort();
+    let mut want = vec![
+        ("t".to_string(), preferred_1[0]),
+        ("t".to_string(), preferred_1[1]),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Over the threshold but out of the ISR: counted, not elected.
+    let p = m
+        .topics
+        .get_mut("t")
+        .unwrap()
+        .partitions
+        .get_mut(preferred_1[1] as usize)
+        .unwrap();
+    p.isr.retain(|&r| r != 1);
+    assert_eq!(
+        preferred_elections(&m, 10),
+        vec![("t".to_string(), preferred_1[0])]
+    );
+    // At 100 % nothing ever moves.
+    assert!(preferred_elections(&m, 100).is_empty());
 }

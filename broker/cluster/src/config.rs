@@ -42,6 +42,10 @@ pub struct ControllerConfig {
     /// preferred replicas ([`crate::apply::Command::ElectPreferred`]);
     /// `None`: never (default 30 s).
     pub preferred_leader_check: Option<Duration>,
+    /// A broker's leaderships go back to it only when it leads fewer than
+    /// it is preferred for by more than this percentage (Kafka's
+    /// `leader.imbalance.per.broker.percentage`; default 10, 0: always).
+    pub leader_imbalance_pct: u32,
     /// Mutual TLS on the controller RPC, both ways; `None`: plain TCP
     /// (default; only on a trusted network).
     pub tls: Option<crate::tls::ControllerTls>,
@@ -71,6 +75,7 @@ impl ControllerConfig {
             snapshot_every: 500,
             worker_threads: 2,
             preferred_leader_check: Some(Duration::from_secs(30)),
+            leader_imbalance_pct: 10,
             tls: None,
         }
     }
@@ -94,6 +99,9 @@ impl ControllerConfig {
         }
         if self.preferred_leader_check.is_some_and(|d| d.is_zero()) {
             return bad("preferred_leader_check must be positive (None turns it off)".into());
+        }
+        if self.leader_imbalance_pct > 100 {
+            return bad("leader_imbalance_pct is a percentage: 0 to 100".into());
         }
         if self.snapshot_every == 0 || self.worker_threads == 0 {
             return bad("snapshot_every and worker_threads must be at least 1".into());

@@ -371,7 +371,8 @@ impl Node {
                 continue;
             }
             let meta = self.published.meta();
-            for (topic, partition) in crate::apply::preferred_elections(&meta) {
+            let pct = self.cfg.leader_imbalance_pct;
+            for (topic, partition) in crate::apply::preferred_elections(&meta, pct) {
                 tracing::info!(%topic, partition, "giving the partition back to its preferred replica");
                 let cmd = Command::ElectPreferred { topic, partition };
                 if let Err(e) = self.raft.client_write(cmd).await {
