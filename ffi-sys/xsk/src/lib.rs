@@ -232,12 +232,26 @@ impl Xsk {
             self.tx.submit();
             self.tx_pending = 0;
         }
-        // Kick while the kernel has not consumed everything: in copy mode one
+        // Kick until the kernel has consumed everything: in copy mode one
         // kick sends a bounded batch (32 frames in Linux's generic xmit), so
-        // a deep queue needs one per round, not only when new frames arrive
-        // — else a full ring never drains. Zero-copy only when asked.
-        if self.tx.unconsumed() > 0 && (!self.zero_copy || self.tx.needs_wakeup()) {
+        // a 64 KiB message (46 frames) needs two — with one kick per round
+        // its tail waited for the next round, a millisecond when the loop
+        // slept. Stop when a kick moves nothing (the peer's queue is full,
+        // EAGAIN/ENOBUFS): the rest goes on the next round. Bounded by the
+        // ring: each kick that counts consumes at least one frame. Zero-copy
+        // only when asked.
+        let mut left = self.tx.unconsumed();
+        let most = left;
+        for _ in 0..most {
+            if left == 0 || (self.zero_copy && !self.tx.needs_wakeup()) {
+                break;
+            }
             sys::kick_tx(self.fd.as_raw_fd())?;
+            let now_left = self.tx.unconsumed();
+            if now_left >= left {
+                break;
+            }
+            left = now_left;
         }
         self.fill.submit();
         self.reclaim();
@@ -252,6 +266,11 @@ impl Xsk {
     /// Kernel drop counters of this socket.
     pub fn statistics(&self) -> io::Result<Statistics> {
         sys::statistics(self.fd.as_raw_fd())
+    }
+
+    /// Frames on the TX ring the kernel has not taken yet.
+    pub fn tx_queued(&mut self) -> u32 {
+        self.tx.unconsumed()
     }
 
     /// RX descriptors that pointed outside the UMEM (never expected).
