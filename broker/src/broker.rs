@@ -855,6 +855,12 @@ impl Broker {
         }
     }
 
+    /// Groups with committed offsets (the quorum's in a cluster), for the
+    /// Kafka listener's ListGroups.
+    pub(crate) fn offset_group_names(&self) -> Vec<String> {
+        self.offset_groups()
+    }
+
     /// Groups with committed offsets (the quorum's in a cluster).
     fn offset_groups(&self) -> Vec<String> {
         match self.cluster_offset_groups() {

@@ -49,6 +49,9 @@ enum State {
 
 struct Member {
     instance_id: Option<StrBytes>,
+    /// The client id and host of its last join, for DescribeGroups.
+    client_id: String,
+    client_host: String,
     session: Duration,
     rebalance: Duration,
     protocols: Vec<(StrBytes, Bytes)>,
@@ -253,6 +256,69 @@ impl Coordinator {
     }
 }
 
+/// What DescribeGroups and ListGroups show of a group.
+pub(super) struct GroupView {
+    pub name: String,
+    /// Kafka's name of the state: `Empty`, `PreparingRebalance`,
+    /// `CompletingRebalance`, `Stable`.
+    pub state: &'static str,
+    pub protocol_type: StrBytes,
+    /// The chosen protocol (assignor), empty before one is chosen.
+    pub protocol: StrBytes,
+    pub members: Vec<MemberView>,
+}
+
+pub(super) struct MemberView {
+    pub id: StrBytes,
+    pub instance_id: Option<StrBytes>,
+    pub client_id: String,
+    pub client_host: String,
+    /// The member's metadata for the chosen protocol.
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+impl Coordinator {
+    /// Every group with members, as DescribeGroups and ListGroups show it.
+    pub(super) fn views(&self) -> Vec<GroupView> {
+        let g = self.lock();
+        g.map
+            .iter()
+            .map(|(name, gr)| {
+                let protocol = gr.protocol.clone().unwrap_or_default();
+                GroupView {
+                    name: name.clone(),
+                    state: match gr.state {
+                        State::Empty => "Empty",
+                        State::Preparing => "PreparingRebalance",
+                        State::Completing => "CompletingRebalance",
+                        State::Stable => "Stable",
+                    },
+                    protocol_type: gr.protocol_type.clone(),
+                    members: gr
+                        .members
+                        .iter()
+                        .map(|(id, m)| MemberView {
+                            id: id.clone(),
+                            instance_id: m.instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            metadata: m
+                                .protocols
+                                .iter()
+                                .find(|(n, _)| *n == protocol)
+                                .map(|(_, b)| b.clone())
+                                .unwrap_or_default(),
+                            assignment: m.assignment.clone(),
+                        })
+                        .collect(),
+                    protocol,
+                }
+            })
+            .collect()
+    }
+}
+
 fn join_error(code: i16, member: StrBytes) -> JoinGroupResponse {
     JoinGroupResponse::default()
         .with_error_code(code)
@@ -265,7 +331,7 @@ fn join_error(code: i16, member: StrBytes) -> JoinGroupResponse {
 /// all, see `Broker::group_coordinator`; clients ask FindCoordinator again),
 /// or the connection's principal may not use `group` (Read, as Kafka asks
 /// of every group request but OffsetFetch and FindCoordinator).
-fn group_gate(ctx: &Ctx<'_>, group: &str, op: Operation) -> Option<i16> {
+pub(super) fn group_gate(ctx: &Ctx<'_>, group: &str, op: Operation) -> Option<i16> {
     if !ctx.shared.broker().is_group_coordinator() {
         return Some(NOT_COORDINATOR);
     }
@@ -321,6 +387,8 @@ pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
     group.prepare(now, delay);
     let m = group.members.entry(id.clone()).or_insert_with(|| Member {
         instance_id: r.group_instance_id.clone(),
+        client_id: String::new(),
+        client_host: String::new(),
         session: Duration::ZERO,
         rebalance,
         protocols: Vec::new(),
@@ -332,6 +400,9 @@ pub fn join_group(ctx: &Ctx<'_>, r: JoinGroupRequest) -> JoinGroupResponse {
     });
     m.session = Duration::from_millis(r.session_timeout_ms as u64);
     m.rebalance = rebalance;
+    m.client_id = ctx.client_id.clone();
+    // Kafka shows the host as `/<ip>`.
+    m.client_host = format!("/{}", ctx.peer.ip());
     m.protocols = r
         .protocols
         .iter()

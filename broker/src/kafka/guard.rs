@@ -152,6 +152,8 @@ pub fn check(api: ApiKey, v: i16, body: &[u8]) -> Result<usize, String> {
         FindCoordinator => 3,
         JoinGroup => 6,
         Heartbeat | LeaveGroup | SyncGroup | DeleteTopics | DescribeConfigs => 4,
+        DescribeGroups => 5,
+        ListGroups => 3,
         ApiVersions => 3,
         CreateTopics => 5,
         InitProducerId => 2,
@@ -447,6 +449,20 @@ pub fn check(api: ApiKey, v: i16, body: &[u8]) -> Result<usize, String> {
                 w.i8()?;
             }
         }
+        DescribeGroups => {
+            w.strs()?;
+            if v >= 3 {
+                w.i8()?;
+            }
+        }
+        ListGroups => {
+            if v >= 4 {
+                w.strs()?;
+            }
+            if v >= 5 {
+                w.strs()?;
+            }
+        }
         SaslHandshake => w.str()?,
         SaslAuthenticate => w.bytes()?,
         other => return Err(format!("{other:?} has no layout here")),
@@ -666,6 +682,20 @@ mod tests {
                     .encode(&mut b, v)
             }
             ApiKey::DescribeCluster => DescribeClusterRequest::default().encode(&mut b, v),
+            ApiKey::DescribeGroups => DescribeGroupsRequest::default()
+                .with_groups(two(GroupId(s("g"))))
+                .with_include_authorized_operations(v >= 3)
+                .encode(&mut b, v),
+            ApiKey::ListGroups => {
+                let mut r = ListGroupsRequest::default();
+                if v >= 4 {
+                    r.states_filter = two(s("Stable"));
+                }
+                if v >= 5 {
+                    r.types_filter = two(s("classic"));
+                }
+                r.encode(&mut b, v)
+            }
             ApiKey::SaslHandshake => SaslHandshakeRequest::default()
                 .with_mechanism(s("SCRAM-SHA-256"))
                 .encode(&mut b, v),

@@ -25,6 +25,7 @@ mod admin;
 mod conn;
 mod coordinator;
 mod data;
+mod group_admin;
 mod guard;
 mod quota;
 mod session;
@@ -407,6 +408,8 @@ fn dispatch(ctx: &Ctx<'_>, req: RequestKind) -> Result<Option<ResponseKind>, Str
         RequestKind::LeaveGroup(r) => g::leave_group(ctx, r).into(),
         RequestKind::OffsetCommit(r) => g::offset_commit(ctx, r).into(),
         RequestKind::OffsetFetch(r) => g::offset_fetch(ctx, r).into(),
+        RequestKind::ListGroups(r) => group_admin::list_groups(ctx, r).into(),
+        RequestKind::DescribeGroups(r) => group_admin::describe_groups(ctx, r).into(),
         // `answer` refuses unserved keys before this; kept as a refusal.
         other => return Err(format!("{:?} is not served", other)),
     }))
