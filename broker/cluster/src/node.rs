@@ -35,6 +35,8 @@ pub struct Node {
     /// The leader's applied index in its latest heartbeat answer (0: none
     /// yet): this node's metadata is current once it has applied that far.
     pub leader_applied: AtomicU64,
+    /// [`Node::caught_up`] has been true once: it stays so.
+    caught_up_once: AtomicBool,
     /// After a restart, the term restored from disk: leading in it (a vote
     /// held before the restart) does not vouch for this node's metadata.
     restart_term: Option<u64>,
@@ -56,6 +58,7 @@ impl Node {
             rpc,
             shutting_down: AtomicBool::new(false),
             leader_applied: AtomicU64::new(0),
+            caught_up_once: AtomicBool::new(false),
             liveness: Mutex::new(Liveness::new(Instant::now())),
         }
     }
@@ -278,10 +281,20 @@ impl Node {
     /// Whether this node has heard from a leader since it started and has
     /// applied the metadata that leader had then: before that, a restarted
     /// node's replayed metadata may be stale (it may name it a leader it no
-    /// longer is).
+    /// longer is). Once true it stays true: afterwards a member is only ever
+    /// the usual moment behind its leader (the next heartbeat answer names
+    /// an index it applies a few milliseconds later), which must not make
+    /// the broker hide its leaders from clients every time.
     pub fn caught_up(&self) -> bool {
+        if self.caught_up_once.load(Ordering::Acquire) {
+            return true;
+        }
         let want = self.leader_applied.load(Ordering::Acquire);
-        want > 0 && self.published.meta().applied_index >= want
+        let now = want > 0 && self.published.meta().applied_index >= want;
+        if now {
+            self.caught_up_once.store(true, Ordering::Release);
+        }
+        now
     }
 
     fn propose_in_background(self: &Arc<Self>, id: NodeId, cmd: Command) {

@@ -288,3 +288,63 @@ fn a_restarted_preferred_replica_gets_its_partitions_back_once_in_sync() {
         c.shutdown();
     }
 }
+
+/// Once a member has caught up it stays "caught up" while the metadata
+/// moves on (here: offset commits through the leader for 3 s), though a
+/// follower is always a moment behind: brokers gate what they tell clients
+/// on it, and a flapping answer would hide every leader from clients again
+/// and again. Every member is sampled continuously meanwhile.
+#[test]
+fn caught_up_stays_true_while_commits_flow() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let root = tempfile::tempdir().unwrap();
+    let v = voters(3);
+    let nodes = start_all(&v, root.path());
+    wait_registered(&nodes, &[1, 2, 3]);
+    nodes[&1]
+        .create_topic("c", 1, 3, serde_json::Value::Null, T)
+        .unwrap();
+    wait_converged(&nodes);
+    assert!(
+        wait_until(T, || nodes.values().all(Controller::caught_up)),
+        "every member catches up"
+    );
+    let leader = leader_of(&nodes);
+    let (done, samples, behind) = (AtomicBool::new(false), AtomicU64::new(0), AtomicU64::new(0));
+    let commits = std::thread::scope(|s| {
+        for c in nodes.values() {
+            let (done, samples, behind) = (&done, &samples, &behind);
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    samples.fetch_add(1, Ordering::Relaxed);
+                    if !c.caught_up() {
+                        behind.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut i = 0u64;
+        while Instant::now() < end {
+            nodes[&leader]
+                .commit_offsets("g", vec![("c".into(), 0, i, String::new())], T)
+                .unwrap();
+            i += 1;
+        }
+        done.store(true, Ordering::Relaxed);
+        i
+    });
+    let (samples, behind) = (samples.into_inner(), behind.into_inner());
+    assert!(
+        commits > 10 && samples > 1000,
+        "{commits} commits, {samples} samples"
+    );
+    assert_eq!(
+        behind, 0,
+        "{behind} of {samples} samples not caught up during {commits} commits"
+    );
+    for (_, c) in nodes {
+        c.shutdown();
+    }
+}
