@@ -3,9 +3,12 @@ the group: commit through the cluster (phase `commit`), then, after that
 broker is SIGKILLed, a new member of the same group reads them back through
 the survivors (phase `resume`).
 
-Usage: offsets_failover_check.py BOOTSTRAP TOPIC PARTITIONS commit|resume STATE_FILE
-`commit` consumes 150 messages from the beginning, commits synchronously and
-writes the committed offsets to STATE_FILE; `resume` checks the group's
+Usage: offsets_failover_check.py BOOTSTRAP TOPIC PARTITIONS commit|resume STATE_FILE [NODE]
+`commit` picks a group that node NODE coordinates (groups are spread over
+the brokers; FindCoordinator via AdminClient names each group's), consumes
+150 messages from the beginning, commits synchronously and writes the
+committed offsets to STATE_FILE and the group's name to STATE_FILE.group;
+`resume` checks the group's
 committed offsets equal them, then that consuming goes on from there: the
 next message of each partition is the one after the commit. Prints one
 `PASS ...` line, or raises (non-zero exit).
@@ -16,10 +19,25 @@ import sys
 import time
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 BOOT, TOPIC, N, PHASE, STATE = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-GROUP = "offsets-failover"
+NODE = int(sys.argv[6]) if len(sys.argv) > 6 else None
 DEADLINE_S = 60
+
+
+def group_on(node):
+    """The first of offsets-failover-0, -1, ... that `node` coordinates."""
+    admin = AdminClient({"bootstrap.servers": BOOT})
+    for k in range(64):
+        g = f"offsets-failover-{k}"
+        d = admin.describe_consumer_groups([g], request_timeout=10)[g].result()
+        if d.coordinator.id == node:
+            return g
+    raise SystemExit(f"none of 64 groups is coordinated by node {node}: groups do not spread")
+
+
+GROUP = group_on(NODE) if PHASE == "commit" else open(STATE + ".group").read().strip()
 
 
 def consumer():
@@ -47,7 +65,8 @@ def commit():
     mine = {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
     c.close()
     json.dump(mine, open(STATE, "w"))
-    print(f"committed {mine}", file=sys.stderr)
+    open(STATE + ".group", "w").write(GROUP)
+    print(f"committed {mine} for {GROUP}, coordinated by node {NODE}", file=sys.stderr)
 
 
 def resume():
@@ -85,7 +104,7 @@ def resume():
         raise SystemExit(f"first offsets read after resuming {first}, committed {want} "
                          f"(assignment {[tp.partition for tp in assigned]}, "
                          f"{time.time() - started:.1f}s)")
-    print(f"PASS kafka_cluster_offsets_failover: offsets committed through the coordinator {have} "
+    print(f"PASS kafka_cluster_offsets_failover: offsets of {GROUP} committed through its coordinator {have} "
           f"read back after it was SIGKILLed, and consumption resumed at them ({first})")
 
 

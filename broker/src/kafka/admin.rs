@@ -38,30 +38,32 @@ fn message(code: i16) -> Option<StrBytes> {
 }
 
 pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    // This broker, or in a cluster the one broker that coordinates every
-    // group (the same answer from every node, so a group never splits).
-    let (mut node, mut host, mut port) = (NODE_ID, s(&ctx.advertised.0), ctx.advertised.1 as i32);
-    let mut available = true;
-    if ctx.shared.broker().node_id().is_some() {
-        let coordinator = ctx.shared.broker().group_coordinator();
-        let parsed = coordinator.as_ref().and_then(|(id, addr)| {
-            let (h, p) = addr.rsplit_once(':')?;
-            Some((*id as i32, s(h), p.parse().ok()?))
-        });
-        match parsed {
-            Some((id, h, p)) => (node, host, port) = (id, h, p),
-            None => available = false,
+    // Key type 0 is a group; 1 (transactions) is not served. Each key gets
+    // this broker, or in a cluster the broker that coordinates that group
+    // (the same answer from every node, so a group never splits).
+    let answer = |key: &str| -> (i32, StrBytes, i32, i16) {
+        let mut at = (NODE_ID, s(&ctx.advertised.0), ctx.advertised.1 as i32);
+        if r.key_type != 0 {
+            return (at.0, at.1, at.2, COORDINATOR_NOT_AVAILABLE);
         }
-    }
-    // Key type 0 is a group; 1 (transactions) is not served.
-    let code_for = |key: &str| {
-        if r.key_type != 0 || !available {
-            COORDINATOR_NOT_AVAILABLE
-        } else if !ctx.allowed(Operation::Describe, ResourceType::Group, key) {
-            GROUP_AUTHORIZATION_FAILED
-        } else {
+        let broker = ctx.shared.broker();
+        if broker.node_id().is_some() {
+            let parsed = broker.group_coordinator(key).and_then(|(id, addr)| {
+                let (h, p) = addr.rsplit_once(':')?;
+                Some((id as i32, s(h), p.parse().ok()?))
+            });
+            match parsed {
+                Some(p) => at = p,
+                None => return (at.0, at.1, at.2, COORDINATOR_NOT_AVAILABLE),
+            }
+        }
+        drop(broker);
+        let code = if ctx.allowed(Operation::Describe, ResourceType::Group, key) {
             0
-        }
+        } else {
+            GROUP_AUTHORIZATION_FAILED
+        };
+        (at.0, at.1, at.2, code)
     };
     let mut resp = FindCoordinatorResponse::default();
     if ctx.version >= 4 {
@@ -69,18 +71,20 @@ pub fn find_coordinator(ctx: &Ctx<'_>, r: FindCoordinatorRequest) -> FindCoordin
             .coordinator_keys
             .iter()
             .map(|k| {
+                let (node, host, port, code) = answer(k.as_str());
                 Coordinator::default()
                     .with_key(k.clone())
                     .with_node_id(node.into())
-                    .with_host(host.clone())
+                    .with_host(host)
                     .with_port(port)
-                    .with_error_code(code_for(k.as_str()))
-                    .with_error_message(message(code_for(k.as_str())))
+                    .with_error_code(code)
+                    .with_error_message(message(code))
             })
             .collect();
     } else {
-        resp.error_code = code_for(r.key.as_str());
-        resp.error_message = message(resp.error_code);
+        let (node, host, port, code) = answer(r.key.as_str());
+        resp.error_code = code;
+        resp.error_message = message(code);
         resp.node_id = node.into();
         resp.host = host;
         resp.port = port;

@@ -327,12 +327,13 @@ fn join_error(code: i16, member: StrBytes) -> JoinGroupResponse {
 }
 
 /// Why a group request is refused before it is looked at, if it is: this
-/// broker does not coordinate groups (in a cluster, one broker does for
-/// all, see `Broker::group_coordinator`; clients ask FindCoordinator again),
+/// broker does not coordinate `group` (in a cluster each group has one
+/// coordinator, see `Broker::group_coordinator`; clients ask
+/// FindCoordinator again),
 /// or the connection's principal may not use `group` (Read, as Kafka asks
 /// of every group request but OffsetFetch and FindCoordinator).
 pub(super) fn group_gate(ctx: &Ctx<'_>, group: &str, op: Operation) -> Option<i16> {
-    if !ctx.shared.broker().is_group_coordinator() {
+    if !ctx.shared.broker().is_group_coordinator(group) {
         return Some(NOT_COORDINATOR);
     }
     (!ctx.allowed(op, ResourceType::Group, group)).then_some(GROUP_AUTHORIZATION_FAILED)

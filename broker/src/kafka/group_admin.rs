@@ -7,9 +7,8 @@
 //! Listed: the groups with members, and the groups that only have committed
 //! offsets (`Empty`, no protocol type, as Kafka lists them; that includes
 //! Neo-protocol groups, whose commits share the offsets store). In a cluster
-//! only the coordinating broker lists groups (AdminClient asks every broker
-//! and merges); others answer an empty list, and DescribeGroups there says
-//! NOT_COORDINATOR per group. A principal sees the groups it may Describe
+//! each broker lists the groups it coordinates (AdminClient asks every
+//! broker and merges), and DescribeGroups elsewhere says NOT_COORDINATOR. A principal sees the groups it may Describe
 //! (all of them with Describe on the cluster), as Kafka filters.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -50,9 +49,6 @@ fn all_groups(ctx: &Ctx<'_>) -> Vec<GroupView> {
 
 pub fn list_groups(ctx: &Ctx<'_>, r: ListGroupsRequest) -> ListGroupsResponse {
     let mut resp = ListGroupsResponse::default();
-    if !ctx.shared.broker().is_group_coordinator() {
-        return resp;
-    }
     let everything = ctx.allowed(Operation::Describe, ResourceType::Cluster, CLUSTER);
     let wanted = |v: &GroupView| {
         (r.states_filter.is_empty()
@@ -61,7 +57,15 @@ pub fn list_groups(ctx: &Ctx<'_>, r: ListGroupsRequest) -> ListGroupsResponse {
             && (r.types_filter.is_empty()
                 || r.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic")))
     };
-    resp.groups = all_groups(ctx)
+    let groups = all_groups(ctx);
+    let mine: Vec<GroupView> = {
+        let broker = ctx.shared.broker();
+        groups
+            .into_iter()
+            .filter(|v| broker.is_group_coordinator(&v.name))
+            .collect()
+    };
+    resp.groups = mine
         .into_iter()
         .filter(|v| wanted(v))
         .filter(|v| everything || ctx.allowed(Operation::Describe, ResourceType::Group, &v.name))

@@ -266,26 +266,30 @@ impl Broker {
         self.cluster.as_ref().is_none_or(|c| c.control.caught_up())
     }
 
-    /// Cluster mode: the broker that coordinates Kafka consumer groups,
-    /// the same answer on every node of the cluster: the lowest-id unfenced
-    /// broker with a Kafka listener, as (id, its Kafka `host:port`). `None`
-    /// outside a cluster, or when no broker qualifies.
-    pub fn group_coordinator(&self) -> Option<(NodeId, String)> {
+    /// Cluster mode: the broker that coordinates Kafka consumer group
+    /// `group`, the same answer on every node of the cluster (a function of
+    /// the metadata alone): of the unfenced brokers with a Kafka listener,
+    /// the one [`group_rank`] ranks highest for the group — rendezvous
+    /// hashing, so groups spread over the brokers and a broker that comes
+    /// or goes moves only the groups it gains or had. As (id, its Kafka
+    /// `host:port`); `None` outside a cluster, or when no broker qualifies.
+    pub fn group_coordinator(&self, group: &str) -> Option<(NodeId, String)> {
         let c = self.cluster.as_ref()?;
         let meta = c.control.meta();
         meta.brokers
             .values()
             .filter(|b| !b.fenced)
-            .find_map(|b| Some((b.id, b.kafka_addr.clone()?)))
+            .filter_map(|b| Some((b.id, b.kafka_addr.clone()?)))
+            .max_by_key(|(id, _)| group_rank(group, *id))
     }
 
-    /// Whether this broker coordinates Kafka groups: always outside a
-    /// cluster; in one, only the node [`Broker::group_coordinator`] names.
-    pub fn is_group_coordinator(&self) -> bool {
+    /// Whether this broker coordinates Kafka group `group`: always outside
+    /// a cluster; in one, only the node [`Broker::group_coordinator`] names.
+    pub fn is_group_coordinator(&self, group: &str) -> bool {
         match &self.cluster {
             None => true,
             Some(c) => self
-                .group_coordinator()
+                .group_coordinator(group)
                 .is_some_and(|(id, _)| id == c.cfg.node_id),
         }
     }
@@ -771,4 +775,64 @@ fn wait_local(broker: &Mutex<Broker>, timeout: Duration, done: impl Fn(&Broker) 
     while Instant::now() < deadline && !done(&crate::service::lock(broker)) {
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A broker's rank for coordinating `group` (rendezvous hashing): CRC32C of
+/// the name, mixed with the broker id by splitmix64. Stable across builds
+/// and platforms — every node must compute the same ranks.
+pub fn group_rank(group: &str, broker: NodeId) -> u64 {
+    let h = u64::from(neo_storage::batch::crc32c_parts(&[group.as_bytes()]));
+    let mut z = (h << 32 | h) ^ broker.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod group_rank_tests {
+    use super::group_rank;
+
+    fn pick(group: &str, brokers: &[u64]) -> u64 {
+        *brokers
+            .iter()
+            .max_by_key(|&&b| group_rank(group, b))
+            .unwrap()
+    }
+
+    #[test]
+    fn groups_spread_and_a_departure_moves_only_its_own() {
+        let names: Vec<String> = (0..3000).map(|i| format!("group-{i}")).collect();
+        let mut per = [0usize; 4];
+        for n in &names {
+            per[pick(n, &[1, 2, 3]) as usize] += 1;
+        }
+        for b in 1..=3 {
+            assert!((700..=1300).contains(&per[b]), "broker {b}: {per:?}");
+        }
+        // Broker 3 goes: its groups move, every other group stays put.
+        for n in &names {
+            let before = pick(n, &[1, 2, 3]);
+            let after = pick(n, &[1, 2]);
+            if before != 3 {
+                assert_eq!(before, after, "{n} moved though its broker stayed");
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_are_the_same_on_every_build() {
+        // Every node must compute the same coordinator: the function is
+        // pinned (a change would move every group during a rolling upgrade).
+        let crc = u64::from(crc32c::crc32c(b"orders"));
+        assert_eq!(
+            crc,
+            u64::from(neo_storage::batch::crc32c_parts(&[b"orders"]))
+        );
+        assert_eq!(group_rank("orders", 1), group_rank("orders", 1));
+        assert_ne!(group_rank("orders", 1), group_rank("orders", 2));
+        assert_eq!(group_rank("orders", 1), PINNED);
+    }
+
+    /// `group_rank("orders", 1)` as first computed (2026-12-02).
+    const PINNED: u64 = 355_622_308_708_820_348;
 }
