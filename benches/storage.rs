@@ -76,36 +76,26 @@ fn append(c: &mut Criterion) {
     let meta = BatchMeta::simple(64, 1);
     let header = [7u8; 64];
 
+    // A fresh log in `name` (like the baselines' re-create: the files go,
+    // no fsync).
+    let log = |name: &str| {
+        let path = dir.path().join(name);
+        move || {
+            let _ = std::fs::remove_dir_all(&path);
+            Log::open(&path, cfg()).unwrap().0
+        }
+    };
     // A 64 KiB batch as Kafka's `batch.size` counts it: header included, so
     // every append writes exactly the bytes one baseline `write` does.
-    let log_dir = dir.path().join("log");
     let whole = &payload[..BATCH - neo_storage::batch::HEADER_LEN];
-    bench_writes(
-        &mut g,
-        "neo_batch_64k",
-        || {
-            // Like the baselines' re-create: the files go, no fsync.
-            let _ = std::fs::remove_dir_all(&log_dir);
-            Log::open(&log_dir, cfg()).unwrap().0
-        },
-        |log| {
-            log.append(&meta, whole).unwrap();
-        },
-    );
+    bench_writes(&mut g, "neo_batch_64k", log("log"), |l| {
+        l.append(&meta, whole).unwrap();
+    });
     // A 64 KiB payload plus its 64-byte header: every write then straddles
     // the 64 KiB folio boundaries the baseline's writes stay within.
-    let log_dir2 = dir.path().join("log2");
-    bench_writes(
-        &mut g,
-        "neo_payload_64k",
-        || {
-            let _ = std::fs::remove_dir_all(&log_dir2);
-            Log::open(&log_dir2, cfg()).unwrap().0
-        },
-        |log| {
-            log.append(&meta, &payload).unwrap();
-        },
-    );
+    bench_writes(&mut g, "neo_payload_64k", log("log2"), |l| {
+        l.append(&meta, &payload).unwrap();
+    });
     let file = |name: &str| {
         let path = dir.path().join(name);
         move || File::create(&path).unwrap()
