@@ -11,9 +11,7 @@ use neo_cluster::{AlterIsr, ClusterError, Controller, NodeId};
 #[test]
 fn three_nodes_converge_forward_and_alter_isr() {
     let root = tempfile::tempdir().unwrap();
-    let v = voters(3);
-    let nodes = start_all(&v, root.path());
-    wait_registered(&nodes, &[1, 2, 3]);
+    let (_, nodes) = start_three(root.path());
     let leader = leader_of(&nodes);
     // Create on a non-leader: forwarded to the leader.
     let follower = nodes.keys().copied().find(|&id| id != leader).unwrap();
@@ -87,9 +85,7 @@ fn three_nodes_converge_forward_and_alter_isr() {
 #[test]
 fn leader_failover_fences_reelects_and_restart_rejoins() {
     let root = tempfile::tempdir().unwrap();
-    let v = voters(3);
-    let mut nodes = start_all(&v, root.path());
-    wait_registered(&nodes, &[1, 2, 3]);
+    let (v, mut nodes) = start_three(root.path());
     let killed = leader_of(&nodes);
     nodes[&killed]
         .create_topic("t", 3, 3, serde_json::Value::Null, T)
@@ -184,9 +180,7 @@ fn whole_cluster_restart_recovers_from_log_and_snapshot() {
 #[test]
 fn controlled_shutdown_moves_leadership_first() {
     let root = tempfile::tempdir().unwrap();
-    let v = voters(3);
-    let mut nodes = start_all(&v, root.path());
-    wait_registered(&nodes, &[1, 2, 3]);
+    let (_, mut nodes) = start_three(root.path());
     nodes[&2]
         .create_topic("c", 3, 3, serde_json::Value::Null, T)
         .unwrap();
@@ -298,9 +292,7 @@ fn a_restarted_preferred_replica_gets_its_partitions_back_once_in_sync() {
 fn caught_up_stays_true_while_commits_flow() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let root = tempfile::tempdir().unwrap();
-    let v = voters(3);
-    let nodes = start_all(&v, root.path());
-    wait_registered(&nodes, &[1, 2, 3]);
+    let (_, nodes) = start_three(root.path());
     nodes[&1]
         .create_topic("c", 1, 3, serde_json::Value::Null, T)
         .unwrap();

@@ -42,6 +42,16 @@ pub fn start_all(voters: &BTreeMap<NodeId, String>, root: &Path) -> BTreeMap<Nod
         .collect()
 }
 
+/// Starts a three-voter cluster under `root` and waits until all three
+/// brokers are registered and unfenced; returns the voters (to restart a
+/// node with) and the controllers.
+pub fn start_three(root: &Path) -> (BTreeMap<NodeId, String>, BTreeMap<NodeId, Controller>) {
+    let v = voters(3);
+    let nodes = start_all(&v, root);
+    wait_registered(&nodes, &[1, 2, 3]);
+    (v, nodes)
+}
+
 /// Polls `f` every 20 ms until it is true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
